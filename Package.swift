@@ -1,0 +1,75 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Duplex",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "DuplexCore", targets: ["DuplexCore"]),
+        .library(name: "Duplex", targets: ["Duplex"]),
+        .executable(name: "duplex", targets: ["duplex"]),
+        .executable(name: "autobahn-client", targets: ["autobahn-client"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Sans-I/O protocol core: frames, handshake, close, UTF-8. No sockets, loops or tasks.
+        .target(
+            name: "DuplexCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Transport on SwiftNIO: server, client, async and callback APIs.
+        .target(
+            name: "Duplex",
+            dependencies: [
+                "DuplexCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "duplex",
+            dependencies: [
+                "Duplex",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "autobahn-client",
+            dependencies: ["Duplex"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "DuplexCoreTests", dependencies: ["DuplexCore"], swiftSettings: strict),
+        .testTarget(
+            name: "DuplexTests",
+            dependencies: [
+                "Duplex",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "InteropTests", dependencies: ["Duplex"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,171 @@
+import DuplexCore
+import NIOCore
+import Testing
+
+@Suite struct FrameDecoderTests {
+    func decodeAll(_ bytes: [UInt8], masked: Bool) throws -> [Frame] {
+        var decoder = FrameDecoder(expectsMaskedFrames: masked)
+        var buffer = ByteBuffer(bytes: bytes)
+        var frames: [Frame] = []
+        while let output = try decoder.next(from: &buffer) {
+            if case .frame(let frame) = output { frames.append(frame) }
+        }
+        return frames
+    }
+
+    // RFC 6455 §5.7, the examples verbatim.
+    @Test func rfcSingleFrameUnmaskedText() throws {
+        let frames = try decodeAll([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], masked: false)
+        #expect(frames.count == 1)
+        #expect(frames[0].fin && frames[0].opcode == .text)
+        #expect(String(buffer: frames[0].payload) == "Hello")
+    }
+
+    @Test func rfcSingleFrameMaskedText() throws {
+        let frames = try decodeAll([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58], masked: true)
+        #expect(frames.count == 1)
+        #expect(frames[0].header.maskingKey == MaskingKey(0x37, 0xfa, 0x21, 0x3d))
+        #expect(String(buffer: frames[0].payload) == "Hello")
+    }
+
+    @Test func rfcFragmentedUnmaskedText() throws {
+        let frames = try decodeAll([0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f], masked: false)
+        #expect(frames.map(\.fin) == [false, true])
+        #expect(frames.map(\.opcode) == [.text, .continuation])
+        #expect(frames.map { String(buffer: $0.payload) } == ["Hel", "lo"])
+    }
+
+    @Test func rfcPingAndMaskedPong() throws {
+        let ping = try decodeAll([0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f], masked: false)
+        #expect(ping[0].opcode == .ping && String(buffer: ping[0].payload) == "Hello")
+        let pong = try decodeAll([0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58], masked: true)
+        #expect(pong[0].opcode == .pong && String(buffer: pong[0].payload) == "Hello")
+    }
+
+    @Test func rfc256ByteAnd64KiBBinary() throws {
+        let medium = try decodeAll([0x82, 0x7E, 0x01, 0x00] + [UInt8](repeating: 7, count: 256), masked: false)
+        #expect(medium[0].payload.readableBytes == 256 && medium[0].opcode == .binary)
+        let large = try decodeAll([0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0] + [UInt8](repeating: 9, count: 65536), masked: false)
+        #expect(large[0].payload.readableBytes == 65536)
+    }
+
+    @Test func encoderUsesMinimalLengthForms() {
+        for (length, expectedHeader) in [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)] {
+            let header = FrameHeader(opcode: .binary, payloadLength: length)
+            var buffer = ByteBuffer()
+            header.write(into: &buffer)
+            #expect(buffer.readableBytes == expectedHeader)
+            #expect(header.encodedSize == expectedHeader)
+        }
+        var buffer = ByteBuffer()
+        FrameHeader(opcode: .text, maskingKey: MaskingKey(0x37, 0xfa, 0x21, 0x3d), payloadLength: 5).write(into: &buffer)
+        #expect(buffer.bytes == [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d])
+    }
+
+    @Test func encodeDecodeRoundTripAllLengths() throws {
+        for length in [0, 1, 125, 126, 127, 65535, 65536, 100_000] {
+            let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let wire = wireFrame(opcode: 2, payload: payload)
+            let frames = try decodeAll(wire.bytes, masked: true)
+            #expect(frames.count == 1)
+            #expect(frames[0].payload.bytes == payload)
+        }
+    }
+
+    @Test func rejectsNonMinimalLengths() {
+        #expect(throws: ProtocolError.nonMinimalLength) { try decodeAll([0x82, 0x7E, 0x00, 0x7D], masked: false) }
+        #expect(throws: ProtocolError.nonMinimalLength) { try decodeAll([0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF], masked: false) }
+    }
+
+    @Test func rejectsLengthWithHighBitSet() {
+        #expect(throws: ProtocolError.lengthOverflow) { try decodeAll([0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0], masked: false) }
+    }
+
+    @Test func rejectsReservedOpcodes() {
+        for opcode: UInt8 in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+            #expect(throws: ProtocolError.reservedOpcode(opcode)) { try decodeAll([0x80 | opcode, 0x00], masked: false) }
+        }
+    }
+
+    @Test func rejectsReservedBitsUnlessAllowed() throws {
+        #expect(throws: ProtocolError.reservedBitsSet(4)) { try decodeAll([0xC1, 0x00], masked: false) }
+        #expect(throws: ProtocolError.reservedBitsSet(2)) { try decodeAll([0xA1, 0x00], masked: false) }
+        #expect(throws: ProtocolError.reservedBitsSet(1)) { try decodeAll([0x91, 0x00], masked: false) }
+        var decoder = FrameDecoder(expectsMaskedFrames: false, allowedReservedBits: 0b100)
+        var buffer = ByteBuffer(bytes: [0xC1, 0x00])
+        guard case .frame(let frame)? = try decoder.next(from: &buffer) else { Issue.record("no frame"); return }
+        #expect(frame.header.rsv1)
+        // Never on a control frame.
+        var control = ByteBuffer(bytes: [0xC9, 0x00])
+        #expect(throws: ProtocolError.reservedBitsSet(4)) { try decoder.next(from: &control) }
+    }
+
+    @Test func masksByRole() {
+        #expect(throws: ProtocolError.unmaskedClientFrame) { try decodeAll([0x81, 0x00], masked: true) }
+        #expect(throws: ProtocolError.maskedServerFrame) { try decodeAll([0x81, 0x80, 1, 2, 3, 4], masked: false) }
+    }
+
+    @Test func controlFrameRules() {
+        #expect(throws: ProtocolError.fragmentedControlFrame) { try decodeAll([0x09, 0x00], masked: false) }
+        #expect(throws: ProtocolError.controlFrameTooLong(126)) { try decodeAll([0x89, 0x7E, 0x00, 0x7E] + [UInt8](repeating: 0, count: 126), masked: false) }
+    }
+
+    @Test func frameSizeLimitBeforePayloadArrives() {
+        var decoder = FrameDecoder(expectsMaskedFrames: false, maxFrameSize: 1000)
+        var buffer = ByteBuffer(bytes: [0x82, 0x7E, 0x03, 0xE9])  // 1001 bytes announced, none sent
+        #expect(throws: ProtocolError.frameTooLarge(length: 1001, limit: 1000)) { try decoder.next(from: &buffer) }
+    }
+
+    @Test func byteByByteWithPartialReports() throws {
+        let payload = Array("Hello, world".utf8)
+        let wire = wireFrame(opcode: 1, key: MaskingKey(9, 8, 7, 6), payload: payload).bytes
+        var decoder = FrameDecoder(expectsMaskedFrames: true)
+        var buffer = ByteBuffer()
+        var streamed: [UInt8] = []
+        var frames: [Frame] = []
+        for byte in wire {
+            buffer.writeInteger(byte)
+            while let output = try decoder.next(from: &buffer) {
+                switch output {
+                case .partial(_, let bytes, let offset):
+                    #expect(offset == streamed.count)
+                    streamed += bytes.bytes
+                case .frame(let frame):
+                    frames.append(frame)
+                }
+            }
+        }
+        #expect(frames.count == 1)
+        #expect(frames[0].payload.bytes == payload)
+        #expect(streamed == Array(payload.dropLast()))  // all but the byte that completed the frame
+    }
+}
+
+@Suite struct MaskingTests {
+    @Test func maskingIsAnInvolutionAtEveryOffsetAndLength() {
+        let key = MaskingKey(0xde, 0xad, 0xbe, 0xef)
+        for length in 0..<70 {
+            let original = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
+            var buffer = ByteBuffer(bytes: original)
+            buffer.applyMask(key)
+            let expected = original.enumerated().map { $0.element ^ key[$0.offset] }
+            #expect(buffer.bytes == expected)
+            buffer.applyMask(key)
+            #expect(buffer.bytes == original)
+        }
+    }
+
+    @Test func maskingInPiecesEqualsMaskingWhole() {
+        let key = MaskingKey(1, 2, 3, 4)
+        let original = (0..<100).map { UInt8($0) }
+        var whole = ByteBuffer(bytes: original)
+        whole.applyMask(key)
+        var pieces = ByteBuffer(bytes: original)
+        var offset = 0
+        for size in [3, 1, 17, 8, 40, 31] {
+            pieces.applyMask(key, at: offset, length: size, offset: offset)
+            offset += size
+        }
+        #expect(pieces.bytes == whole.bytes)
+    }
+}
