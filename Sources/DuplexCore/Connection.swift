@@ -66,6 +66,15 @@ public struct Connection: Sendable {
     private var frameStarted = false
     /// Payload bytes of the frame being decoded that have gone through `utf8` already.
     private var validatedInFrame = 0
+    /// A close frame received, or a violation found, behind events the application has not taken yet.
+    /// It takes effect once they are taken, so that the application can still answer them (an echo
+    /// of a message that preceded the close in the same read is not refused).
+    private var deferred: Deferred?
+
+    private enum Deferred {
+        case close(ByteBuffer)
+        case failure(ProtocolError)
+    }
 
     /// Creates the connection of one end, open, as after a successful opening handshake.
     public init(role: Role, configuration: Configuration = .init()) {
@@ -79,14 +88,14 @@ public struct Connection: Sendable {
     /// Processes bytes read from the peer. Events and replies become available through ``nextEvent()``
     /// and ``nextOutboundFrame()``. Bytes that arrive after the connection closed are ignored.
     public mutating func receive(_ bytes: ByteBuffer) {
-        guard readyState != .closed else { return }
+        guard readyState != .closed, deferred == nil else { return }
         if inbound.readableBytes == 0 {
             inbound = bytes
         } else {
             inbound.writeImmutableBuffer(bytes)
         }
         do {
-            while readyState != .closed, let output = try decoder.next(from: &inbound) {
+            while readyState != .closed, deferred == nil, let output = try decoder.next(from: &inbound) {
                 switch output {
                 case .frame(let frame):
                     if !frameStarted { try startFrame(frame.header) }
@@ -103,7 +112,7 @@ public struct Connection: Sendable {
                 }
             }
         } catch let error as ProtocolError {
-            fail(error)
+            if events.isEmpty { fail(error) } else { deferred = .failure(error) }
         } catch {
             preconditionFailure("unexpected error \(error)")
         }
@@ -113,6 +122,7 @@ public struct Connection: Sendable {
     /// closes now with ``CloseCode/abnormalClosure``.
     public mutating func receiveEOF() {
         guard readyState != .closed else { return }
+        deferred = nil
         finish(CloseInfo(code: .abnormalClosure, reason: "connection closed without a close frame", wasClean: false))
     }
 
@@ -130,7 +140,16 @@ public struct Connection: Sendable {
 
     /// The next event for the application, in the order the peer's frames produced them.
     public mutating func nextEvent() -> ConnectionEvent? {
-        events.popFirst()
+        if events.isEmpty, let action = deferred {
+            deferred = nil
+            switch action {
+            case .close(let payload):
+                do { try handleClose(payload) } catch { fail(error) }
+            case .failure(let error):
+                fail(error)
+            }
+        }
+        return events.popFirst()
     }
 
     /// The next frame to write to the peer, its payload masked when this is a client.
@@ -247,7 +266,7 @@ public struct Connection: Sendable {
         case .pong:
             events.append(.pong(frame.payload))
         case .close:
-            try handleClose(frame.payload)
+            if events.isEmpty { try handleClose(frame.payload) } else { deferred = .close(frame.payload) }
         }
     }
 

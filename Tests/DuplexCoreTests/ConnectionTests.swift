@@ -196,9 +196,11 @@ import Testing
     @Test func closeTimeoutEndsAPeerThatNeverAnswers() throws {
         var connection = server(.init(closeTimeout: .seconds(2)))
         try connection.close(now: now)
-        #expect(!connection.closeTimeoutExpired(now: now + .seconds(1)))
+        let early = connection.closeTimeoutExpired(now: now + .seconds(1))
+        #expect(!early)
         #expect(connection.readyState == .closing)
-        #expect(connection.closeTimeoutExpired(now: now + .seconds(2)))
+        let expired = connection.closeTimeoutExpired(now: now + .seconds(2))
+        #expect(expired)
         let info = connection.drainEvents().closeInfo
         #expect(info?.code == .abnormalClosure && info?.wasClean == false)
     }
@@ -246,5 +248,31 @@ import Testing
         var client = Connection(role: .client)
         client.receive(wireFrame(opcode: 1, payload: [0x61]))
         #expect(client.drainEvents().closeInfo?.error == .maskedServerFrame)
+    }
+}
+
+@Suite struct ConnectionOrderingTests {
+    @Test func messagesBeforeAViolationInTheSameReadCanStillBeAnswered() throws {
+        var connection = Connection(role: .server)
+        var wire = wireFrame(opcode: 1, payload: Array("Hello".utf8))
+        wire.writeImmutableBuffer(wireFrame(rsv: 2, opcode: 1, payload: Array("bad".utf8)))
+        connection.receive(wire)
+        #expect(connection.nextEvent() == .message(.text("Hello")))
+        try connection.send(.text("Hello"))  // the echo is still accepted
+        let info = connection.drainEvents().closeInfo
+        #expect(info?.error == .reservedBitsSet(2))
+        #expect(connection.drainOutbound().map(\.opcode) == [.text, .close])
+    }
+
+    @Test func messagesBeforeACloseInTheSameReadCanStillBeAnswered() throws {
+        var connection = Connection(role: .server)
+        var wire = wireFrame(opcode: 1, payload: Array("last words".utf8))
+        wire.writeImmutableBuffer(wireFrame(opcode: 8, payload: [0x03, 0xE8]))
+        connection.receive(wire)
+        #expect(connection.nextEvent() == .message(.text("last words")))
+        #expect(connection.readyState == .open)
+        try connection.send(.text("last words"))
+        #expect(connection.nextEvent() == .closed(CloseInfo(code: .normalClosure, wasClean: true)))
+        #expect(connection.drainOutbound().map(\.opcode) == [.text, .close])
     }
 }

@@ -33,9 +33,9 @@ import Testing
     @Test func failsAtTheFirstBadByteNotAtTheEnd() {
         // Code points 0xF4 0x90 is above U+10FFFF: invalid as soon as the second byte arrives.
         var validator = UTF8Validator()
-        #expect([0xCE, 0xBA, 0xF4].withUnsafeBytes { validator.validate($0) })
+        #expect(([0xCE, 0xBA, 0xF4] as [UInt8]).withUnsafeBytes { validator.validate($0) })
         #expect(!validator.isComplete)
-        #expect(![0x90].withUnsafeBytes { validator.validate($0) })
+        #expect(!([0x90] as [UInt8]).withUnsafeBytes { validator.validate($0) })
         #expect(validator.hasFailed)
     }
 

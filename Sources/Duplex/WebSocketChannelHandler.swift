@@ -1,0 +1,257 @@
+import DuplexCore
+import Logging
+import NIOCore
+
+/// The one handler in a WebSocket channel's pipeline: it parses the opening handshake (server or
+/// client side), then drives a ``WebSocketConnection``. Doing both in one handler means no pipeline
+/// surgery at upgrade time and no bytes lost between the handshake and the first frame.
+final class WebSocketChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// What the server side needs to accept connections.
+    struct ServerSettings: Sendable {
+        var connection: Connection.Configuration
+        var subprotocols: SubprotocolPolicy
+        var handshakeTimeout: TimeAmount
+        var maxHandshakeSize: Int
+        var logger: Logger
+        /// Called on the event loop once the connection is open.
+        var onOpen: @Sendable (WebSocketConnection) -> Void
+    }
+
+    /// What the client side needs to connect.
+    struct ClientSettings: Sendable {
+        var connection: Connection.Configuration
+        var handshake: ClientHandshake
+        var handshakeTimeout: TimeAmount
+        var maxHandshakeSize: Int
+        var logger: Logger
+        var onOpen: @Sendable (WebSocketConnection) -> Void
+        var onFailure: @Sendable (any Error) -> Void
+    }
+
+    private enum Role {
+        case server(ServerSettings)
+        case client(ClientSettings)
+    }
+
+    private enum State {
+        case handshaking(HTTPHeadParser, ByteBuffer)
+        case open(WebSocketConnection)
+        case done
+    }
+
+    private let role: Role
+    private var state: State
+    private var handshakeTimer: Scheduled<Void>?
+
+    init(server settings: ServerSettings) {
+        role = .server(settings)
+        state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
+    }
+
+    init(client settings: ClientSettings) {
+        role = .client(settings)
+        state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard handshakeTimer == nil, case .handshaking = state else { return }
+        let timeout: TimeAmount
+        switch role {
+        case .server(let settings):
+            timeout = settings.handshakeTimeout
+        case .client(let settings):
+            timeout = settings.handshakeTimeout
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            settings.handshake.request.write(into: &buffer)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+        }
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard case .handshaking = state else { return }
+            handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+        switch state {
+        case .handshaking:
+            state = .done
+            if case .client(let settings) = role { settings.onFailure(WebSocketClientError.connectionClosedDuringHandshake) }
+        case .open(let connection):
+            connection.receiveEOF()
+            state = .done
+        case .done:
+            break
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .handshaking:
+            handshakeFailed(context: context, error: error, response: nil)
+        case .open(let connection):
+            connection.logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        case .done:
+            break
+        }
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        switch state {
+        case .open(let connection):
+            connection.isReading = true
+            connection.receive(bytes)
+        case .handshaking(var parser, var buffer):
+            state = .done  // drop the buffer's other reference so appending does not copy
+            buffer.writeImmutableBuffer(bytes)
+            handshakeRead(context: context, parser: &parser, buffer: &buffer)
+        case .done:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .open(let connection) = state {
+            connection.isReading = false
+            connection.readComplete()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .open(let connection) = state { connection.writabilityChanged() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .open(let connection) = state, connection.readingPaused {
+            connection.readPending = true
+            return
+        }
+        context.read()
+    }
+
+    // MARK: Handshake
+
+    private func handshakeRead(context: ChannelHandlerContext, parser: inout HTTPHeadParser, buffer: inout ByteBuffer) {
+        switch role {
+        case .server(let settings):
+            let head: HTTPRequestHead?
+            do {
+                head = try parser.parseRequest(&buffer)
+            } catch {
+                return handshakeFailed(context: context, error: error,
+                                       response: ServerHandshake.response(rejecting: error.status, reason: error.reason))
+            }
+            guard let head else {
+                state = .handshaking(parser, buffer)
+                return
+            }
+            accept(context: context, head: head, leftover: buffer, settings: settings)
+        case .client(let settings):
+            let head: HTTPResponseHead?
+            do {
+                head = try parser.parseResponse(&buffer)
+            } catch {
+                return handshakeFailed(context: context, error: WebSocketClientError.malformedResponse(error), response: nil)
+            }
+            guard let head else {
+                state = .handshaking(parser, buffer)
+                return
+            }
+            let accepted: ClientHandshake.Accepted
+            do {
+                accepted = try settings.handshake.validate(head)
+            } catch {
+                return handshakeFailed(context: context, error: WebSocketClientError.handshakeFailed(error), response: nil)
+            }
+            handshakeTimer?.cancel()
+            let connection = WebSocketConnection(
+                context: context, connection: Connection(role: .client, configuration: settings.connection),
+                subprotocol: accepted.subprotocol, extensions: accepted.extensions,
+                request: settings.handshake.request, logger: settings.logger)
+            open(connection, leftover: buffer, onOpen: settings.onOpen)
+        }
+    }
+
+    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer, settings: ServerSettings) {
+        let request: ServerHandshake.Request
+        do {
+            request = try ServerHandshake.validate(head)
+        } catch {
+            return handshakeFailed(context: context, error: error, response: ServerHandshake.response(rejecting: error))
+        }
+        let subprotocol = settings.subprotocols.select(offered: request.subprotocols)
+        let response = ServerHandshake.response(accepting: request, subprotocol: subprotocol)
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        response.write(into: &buffer)
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        handshakeTimer?.cancel()
+        var logger = settings.logger
+        logger[metadataKey: "ws.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
+        let connection = WebSocketConnection(
+            context: context, connection: Connection(role: .server, configuration: settings.connection),
+            subprotocol: subprotocol, extensions: [], request: head, logger: logger)
+        open(connection, leftover: leftover, onOpen: settings.onOpen)
+    }
+
+    private func open(_ connection: WebSocketConnection, leftover: ByteBuffer, onOpen: (WebSocketConnection) -> Void) {
+        state = .open(connection)
+        connection.isReading = true
+        onOpen(connection)
+        if leftover.readableBytes > 0 { connection.receive(leftover) }
+    }
+
+    private func handshakeFailed(context: ChannelHandlerContext, error: any Error,
+                                 response: (head: HTTPResponseHead, body: ByteBuffer)?) {
+        handshakeTimer?.cancel()
+        state = .done
+        switch role {
+        case .server(let settings):
+            settings.logger.debug("handshake refused", metadata: ["error": "\(error)"])
+            if let (head, body) = response {
+                var buffer = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
+                head.write(into: &buffer)
+                buffer.writeImmutableBuffer(body)
+                context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        case .client(let settings):
+            settings.onFailure(error)
+            context.close(promise: nil)
+        }
+    }
+}
+
+extension WebSocketChannelHandler {
+    /// Server shutdown: close 1001 to an open connection, drop one still in its handshake.
+    func goAway() {
+        switch state {
+        case .open(let connection):
+            try? connection.close(code: .goingAway, reason: "server shutting down")
+        case .handshaking, .done:
+            break
+        }
+    }
+}

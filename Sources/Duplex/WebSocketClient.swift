@@ -1,0 +1,161 @@
+public import DuplexCore
+public import Logging
+public import NIOCore
+public import NIOPosix
+
+/// Why a client could not connect.
+public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
+    /// The URL is not a valid `ws://` or `wss://` URL.
+    case invalidURL(String)
+    /// The scheme is recognised but not supported by this build (`wss://` needs TLS).
+    case unsupportedScheme(String)
+    /// The server did not complete the opening handshake in time.
+    case handshakeTimedOut
+    /// The server closed the connection before completing the opening handshake.
+    case connectionClosedDuringHandshake
+    /// The server's response was not valid HTTP.
+    case malformedResponse(HTTPParseError)
+    /// The server's response failed one of the opening handshake's checks.
+    case handshakeFailed(ClientHandshakeError)
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let url): "invalid WebSocket URL: \(url)"
+        case .unsupportedScheme(let scheme): "unsupported scheme \(scheme)"
+        case .handshakeTimedOut: "opening handshake timed out"
+        case .connectionClosedDuringHandshake: "connection closed during the opening handshake"
+        case .malformedResponse(let error): "malformed handshake response: \(error)"
+        case .handshakeFailed(let error): "handshake failed: \(error)"
+        }
+    }
+}
+
+/// A client connection in the async API: its messages, its writer and what the handshake agreed.
+public struct WebSocketClientConnection: Sendable {
+    /// The messages received.
+    public let inbound: WebSocketInbound
+    /// Sends messages and closes.
+    public let outbound: WebSocketOutbound
+    /// The agreed subprotocol and extensions, the request sent, the server's address.
+    public let context: WebSocketContext
+}
+
+/// Connects to WebSocket servers.
+///
+/// ```swift
+/// let ws = try await WebSocketClient.connect(to: "ws://127.0.0.1:8080/")
+/// try await ws.outbound.write(.text("hello"))
+/// for await message in ws.inbound { print(message.text ?? "") ; break }
+/// try await ws.outbound.close()
+/// ```
+public enum WebSocketClient {
+    /// How a client connects. `.init()` is safe against an untrusted server.
+    public struct Configuration: Sendable {
+        /// Frame and message limits and the close timeout.
+        public var connection: Connection.Configuration
+        /// Extra request headers (cookies, authorization, Origin …).
+        public var headers: HTTPFields
+        /// The subprotocols to offer, in order of preference.
+        public var subprotocols: [String]
+        /// How long TCP connect may take. Default 10 seconds.
+        public var connectTimeout: TimeAmount
+        /// How long the server has to answer the opening handshake. Default 10 seconds.
+        public var handshakeTimeout: TimeAmount
+        /// The largest handshake response accepted. Default 16 KiB.
+        public var maxHandshakeSize: Int
+
+        /// Creates a configuration; every parameter has a documented default.
+        public init(connection: Connection.Configuration = .init(), headers: HTTPFields = [:], subprotocols: [String] = [],
+                    connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(10),
+                    maxHandshakeSize: Int = 16 * 1024) {
+            self.connection = connection
+            self.headers = headers
+            self.subprotocols = subprotocols
+            self.connectTimeout = connectTimeout
+            self.handshakeTimeout = handshakeTimeout
+            self.maxHandshakeSize = maxHandshakeSize
+        }
+    }
+
+    /// Connects and returns the connection in the async API once the handshake succeeds.
+    /// - Throws: ``WebSocketClientError`` for a bad URL or a failed handshake, or the socket error.
+    public static func connect(to url: String, configuration: Configuration = .init(),
+                               eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                               logger: Logger = Logger(label: "duplex.client")) async throws -> WebSocketClientConnection {
+        let eventLoop = eventLoopGroup.next()
+        let promise = eventLoop.makePromise(of: WebSocketClientConnection.self)
+        try await connect(to: WebSocketURL(url), configuration: configuration, eventLoop: eventLoop, logger: logger,
+                          onOpen: { connection in
+                              let (inbound, outbound, context) = AsyncBridge.attach(to: connection)
+                              promise.succeed(WebSocketClientConnection(inbound: inbound, outbound: outbound, context: context))
+                          },
+                          onFailure: { promise.fail($0) })
+        return try await promise.futureResult.get()
+    }
+
+    /// Connects, runs `body` with the connection, and closes it (1000) when `body` returns.
+    /// - Throws: what ``connect(to:configuration:eventLoopGroup:logger:)`` throws, or what `body` throws.
+    public static func withConnection<Result: Sendable>(
+        to url: String, configuration: Configuration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "duplex.client"),
+        _ body: (WebSocketInbound, WebSocketOutbound, WebSocketContext) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await connect(to: url, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        do {
+            let result = try await body(connection.inbound, connection.outbound, connection.context)
+            _ = try? await connection.outbound.close()
+            return result
+        } catch {
+            _ = try? await connection.outbound.close(code: .internalError)
+            throw error
+        }
+    }
+
+    /// Connects with the callback API: `onOpen` runs on the connection's event loop once the handshake
+    /// succeeds; set the connection's callbacks there.
+    /// - Throws: ``WebSocketClientError`` for a bad URL or a failed handshake, or the socket error.
+    public static func connect(to url: String, configuration: Configuration = .init(),
+                               eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                               logger: Logger = Logger(label: "duplex.client"),
+                               onOpen: @escaping @Sendable (WebSocketConnection) -> Void) async throws {
+        let eventLoop = eventLoopGroup.next()
+        let promise = eventLoop.makePromise(of: Void.self)
+        try await connect(to: WebSocketURL(url), configuration: configuration, eventLoop: eventLoop, logger: logger,
+                          onOpen: { connection in
+                              onOpen(connection)
+                              promise.succeed()
+                          },
+                          onFailure: { promise.fail($0) })
+        try await promise.futureResult.get()
+    }
+
+    private static func connect(to url: WebSocketURL, configuration: Configuration, eventLoop: any EventLoop, logger: Logger,
+                                onOpen: @escaping @Sendable (WebSocketConnection) -> Void,
+                                onFailure: @escaping @Sendable (any Error) -> Void) async throws {
+        guard !url.isSecure else { throw WebSocketClientError.unsupportedScheme("wss") }
+        let handshake = ClientHandshake(host: url.hostHeader, target: url.target, headers: configuration.headers,
+                                        subprotocols: configuration.subprotocols)
+        var logger = logger
+        logger[metadataKey: "ws.url"] = "\(url)"
+        let settings = WebSocketChannelHandler.ClientSettings(
+            connection: configuration.connection, handshake: handshake,
+            handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
+            logger: logger, onOpen: onOpen, onFailure: onFailure)
+        do {
+            _ = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(configuration.connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(client: settings))
+                    }
+                }
+                .connect(host: url.host, port: url.port)
+                .get()
+        } catch {
+            onFailure(error)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,285 @@
+public import DuplexCore
+public import Logging
+public import NIOCore
+
+/// One open WebSocket connection, bound to its event loop: the callback API, for the hot path.
+///
+/// Every callback runs on ``eventLoop``, and every method must be called there (from a callback, or
+/// through `eventLoop.execute`). Sending costs no allocation beyond the frame itself and no task switch:
+/// frames are gathered and flushed once per read cycle or event-loop tick. For use from Swift
+/// concurrency, see ``WebSocketInbound`` and ``WebSocketOutbound``.
+///
+/// ```swift
+/// let server = WebSocketServer(configuration: .init(port: 8080), handler: .callbacks { ws in
+///     ws.onMessage = { ws, message in try? ws.send(message) }   // echo
+/// })
+/// ```
+public final class WebSocketConnection {
+    /// The event loop this connection lives on.
+    public let eventLoop: any EventLoop
+    /// Whether this is the server's or the client's end.
+    public let role: Connection.Role
+    /// The subprotocol agreed in the opening handshake, if any.
+    public let subprotocol: String?
+    /// The extensions agreed in the opening handshake.
+    public let extensions: [WebSocketExtension]
+    /// The opening request: the client's (on a server), or the one sent (on a client).
+    public let request: HTTPRequestHead
+    /// The peer's address.
+    public let remoteAddress: SocketAddress?
+    /// A logger with this connection's id in its metadata.
+    public var logger: Logger
+
+    /// Called for each whole message received.
+    public var onMessage: ((WebSocketConnection, WebSocketMessage) -> Void)?
+    /// Called for each ping received (the pong has already been sent).
+    public var onPing: ((WebSocketConnection, ByteBuffer) -> Void)?
+    /// Called for each pong received.
+    public var onPong: ((WebSocketConnection, ByteBuffer) -> Void)?
+    /// Called once, when the connection has closed, with how it closed.
+    public var onClose: ((WebSocketConnection, CloseInfo) -> Void)?
+    /// Called when the socket's send buffer crosses its high (false) or low (true) water mark.
+    public var onWritabilityChanged: ((WebSocketConnection, Bool) -> Void)?
+
+    /// How the connection closed, once it has.
+    public private(set) var closeInfo: CloseInfo?
+
+    var connection: Connection
+    private let context: ChannelHandlerContext
+    private var output: ByteBuffer
+    private var flushScheduled = false
+    private var closeTimer: Scheduled<Void>?
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    var isReading = false
+    var readingPaused = false
+    var readPending = false
+    private(set) var bytesQueued = 0
+    private var bytesSinceFlush = 0
+
+    /// Payloads up to this size are copied into the per-tick output buffer; larger ones are written
+    /// as they are, beside their header (one vectored write).
+    private static let coalesceLimit = 512
+
+    init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
+         request: HTTPRequestHead, logger: Logger) {
+        self.eventLoop = context.eventLoop
+        self.context = context
+        self.connection = connection
+        self.role = connection.role
+        self.subprotocol = subprotocol
+        self.extensions = extensions
+        self.request = request
+        self.remoteAddress = context.channel.remoteAddress
+        self.logger = logger
+        self.output = context.channel.allocator.buffer(capacity: 256)
+    }
+
+    /// The state, as a browser's `readyState`.
+    public var readyState: ReadyState {
+        closeInfo != nil ? .closed : connection.readyState
+    }
+
+    /// Whether the socket accepts more data without queueing past its high water mark. Stop sending
+    /// when it is false, and resume in ``onWritabilityChanged``.
+    public var isWritable: Bool { context.channel.isWritable }
+
+    /// Bytes accepted by ``send(_:)`` and not yet written to the socket.
+    public var bufferedAmount: Int { bytesQueued }
+
+    // MARK: Sending
+
+    /// Sends a message.
+    /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
+    public func send(_ message: WebSocketMessage) throws(ConnectionError) {
+        eventLoop.preconditionInEventLoop()
+        try connection.send(message)
+        writeOutbound()
+    }
+
+    /// Sends a text message.
+    /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
+    public func send(text: String) throws(ConnectionError) {
+        try send(.text(text))
+    }
+
+    /// Sends a binary message.
+    /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
+    public func send(binary: ByteBuffer) throws(ConnectionError) {
+        try send(.binary(binary))
+    }
+
+    /// Sends a ping with up to 125 bytes of payload.
+    /// - Throws: ``ConnectionError/notOpen(_:)`` or ``ConnectionError/controlPayloadTooLong(_:)``.
+    public func sendPing(_ payload: ByteBuffer = ByteBuffer()) throws(ConnectionError) {
+        eventLoop.preconditionInEventLoop()
+        try connection.sendPing(payload)
+        writeOutbound()
+    }
+
+    /// Starts the closing handshake. The connection closes when the peer answers, or after the close
+    /// timeout. Does nothing when already closing or closed.
+    /// - Throws: ``ConnectionError/invalidCloseCode(_:)`` or ``ConnectionError/closeReasonTooLong(_:)``.
+    public func close(code: CloseCode = .normalClosure, reason: String = "") throws(ConnectionError) {
+        eventLoop.preconditionInEventLoop()
+        guard connection.readyState == .open, closeInfo == nil else { return }
+        try connection.close(code: code, reason: reason, now: .now())
+        writeOutbound()
+        if let deadline = connection.closeDeadline {
+            closeTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+                connection.closeTimeoutExpired(now: .now())
+                processEvents()
+            }
+        }
+    }
+
+    /// Stops reading from the socket (inbound backpressure): no more messages arrive until
+    /// ``resumeReading()``. TCP flow control then slows the peer down.
+    public func pauseReading() {
+        readingPaused = true
+    }
+
+    /// Resumes reading after ``pauseReading()``.
+    public func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// A future that succeeds once the socket is writable (at once when it is), or fails when the
+    /// connection closes first.
+    public func whenWritable() -> EventLoopFuture<Void> {
+        if closeInfo != nil { return eventLoop.makeFailedFuture(ConnectionError.notOpen(.closed)) }
+        if context.channel.isWritable { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    // MARK: Driven by the channel handler
+
+    func receive(_ bytes: ByteBuffer) {
+        connection.receive(bytes)
+        processEvents()
+    }
+
+    func receiveEOF() {
+        connection.receiveEOF()
+        processEvents()
+    }
+
+    func writabilityChanged() {
+        let writable = context.channel.isWritable
+        if writable {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            for waiter in waiters { waiter.succeed() }
+        }
+        onWritabilityChanged?(self, writable)
+    }
+
+    /// Flushes what this read cycle queued.
+    func readComplete() {
+        flushOutput()
+    }
+
+    func processEvents() {
+        while let event = connection.nextEvent() {
+            switch event {
+            case .message(let message):
+                onMessage?(self, message)
+            case .ping(let payload):
+                onPing?(self, payload)
+            case .pong(let payload):
+                onPong?(self, payload)
+            case .closed(let info):
+                finish(info)
+            }
+        }
+        writeOutbound()
+    }
+
+    private func finish(_ info: CloseInfo) {
+        guard closeInfo == nil else { return }
+        closeInfo = info
+        closeTimer?.cancel()
+        closeTimer = nil
+        if let error = info.error {
+            logger.debug("failing connection", metadata: ["error": "\(error)"])
+        }
+        drainOutbound()
+        let done = flushOutput()
+        let context = self.context
+        if role == .server || info.code == .abnormalClosure {
+            // The server closes TCP first (RFC 6455 §7.1.1).
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            // A client gives the server a moment to close TCP first, then closes it itself.
+            let timeout = connection.configuration.closeTimeout
+            done.assumeIsolated().whenComplete { _ in
+                context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                    context.close(promise: nil)
+                }
+            }
+        }
+        let waiters = writabilityWaiters
+        writabilityWaiters.removeAll()
+        for waiter in waiters { waiter.fail(ConnectionError.notOpen(.closed)) }
+        onClose?(self, info)
+        onMessage = nil
+        onPing = nil
+        onPong = nil
+        onClose = nil
+        onWritabilityChanged = nil
+    }
+
+    // MARK: Output
+
+    private func drainOutbound() {
+        while let frame = connection.nextOutboundFrame() {
+            let size = frame.payload.readableBytes
+            bytesQueued += frame.header.encodedSize + size
+            bytesSinceFlush += frame.header.encodedSize + size
+            frame.header.write(into: &output)
+            if size <= Self.coalesceLimit {
+                output.writeImmutableBuffer(frame.payload)
+            } else {
+                context.write(NIOAny(output), promise: nil)
+                output = context.channel.allocator.buffer(capacity: 256)
+                context.write(NIOAny(frame.payload), promise: nil)
+            }
+        }
+    }
+
+    private func writeOutbound() {
+        guard connection.hasOutboundFrames else { return }
+        drainOutbound()
+        if !isReading && !flushScheduled {
+            flushScheduled = true
+            eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                flushOutput()
+            }
+        }
+    }
+
+    @discardableResult
+    private func flushOutput() -> EventLoopFuture<Void> {
+        guard bytesSinceFlush > 0 else { return eventLoop.makeSucceededVoidFuture() }
+        if output.readableBytes > 0 {
+            context.write(NIOAny(output), promise: nil)
+            output = context.channel.allocator.buffer(capacity: 256)
+        }
+        let flushed = bytesSinceFlush
+        bytesSinceFlush = 0
+        let promise = eventLoop.makePromise(of: Void.self)
+        // An empty write carries the promise that completes once everything before it is written.
+        context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+            bytesQueued -= flushed
+        }
+        return promise.futureResult
+    }
+}

@@ -1,0 +1,214 @@
+public import DuplexCore
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+public import NIOPosix
+public import ServiceLifecycle
+
+/// A WebSocket server on SwiftNIO.
+///
+/// ```swift
+/// let server = WebSocketServer(configuration: .init(host: "127.0.0.1", port: 8080), handler: .callbacks { ws in
+///     ws.onMessage = { ws, message in try? ws.send(message) }
+/// })
+/// try await server.run()   // or hand it to a ServiceGroup
+/// ```
+///
+/// As a swift-service-lifecycle `Service`, ``run()`` serves until graceful shutdown is triggered, then
+/// stops accepting, sends close 1001 to every connection, and waits at most
+/// ``Configuration/shutdownGracePeriod`` before closing what remains.
+public final class WebSocketServer: Service, Sendable {
+    /// Where and how the server listens. `.init()` listens on 127.0.0.1:8080 with safe limits.
+    public struct Configuration: Sendable {
+        /// The address to bind. Default `127.0.0.1`.
+        public var host: String
+        /// The port to bind; 0 picks a free one (see ``WebSocketServer/localAddress``). Default 8080.
+        public var port: Int
+        /// Frame and message limits and the close timeout of each connection.
+        public var connection: Connection.Configuration
+        /// How the subprotocol is chosen from a client's offer. Default: none is selected.
+        public var subprotocols: SubprotocolPolicy
+        /// How long a client has to complete its opening handshake. Default 10 seconds.
+        public var handshakeTimeout: TimeAmount
+        /// The largest opening request accepted (431 beyond it). Default 16 KiB.
+        public var maxHandshakeSize: Int
+        /// How long shutdown waits for connections to finish their closing handshake. Default 5 seconds.
+        public var shutdownGracePeriod: TimeAmount
+        /// The listen backlog. Default 1024.
+        public var backlog: Int32
+
+        /// Creates a configuration; every parameter has a documented default.
+        public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
+                    subprotocols: SubprotocolPolicy = .none, handshakeTimeout: TimeAmount = .seconds(10),
+                    maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
+                    backlog: Int32 = 1024) {
+            self.host = host
+            self.port = port
+            self.connection = connection
+            self.subprotocols = subprotocols
+            self.handshakeTimeout = handshakeTimeout
+            self.maxHandshakeSize = maxHandshakeSize
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.backlog = backlog
+        }
+    }
+
+    /// How the application handles each connection.
+    public enum Handler: Sendable {
+        /// Called on the connection's event loop once it is open; set its callbacks there.
+        case callbacks(@Sendable (WebSocketConnection) -> Void)
+        /// Called in a task of its own once the connection is open. When it returns the connection is
+        /// closed with 1000 (1011 if it throws) unless it was closed already.
+        case async(@Sendable (WebSocketInbound, WebSocketOutbound, WebSocketContext) async throws -> Void)
+    }
+
+    /// The server's settings.
+    public let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let handler: Handler
+    private let state = NIOLockedValueBox(ServerState())
+
+    private struct ServerState {
+        var channel: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+        var drained: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Creates a server; nothing happens until ``start()`` or ``run()``.
+    /// - Parameters:
+    ///   - configuration: where to listen and the limits to apply.
+    ///   - eventLoopGroup: the loops to serve on. Default: NIO's shared group, one loop per core.
+    ///   - logger: where to log; connections add their own metadata.
+    ///   - handler: the application.
+    public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "duplex.server"), handler: Handler) {
+        self.configuration = configuration
+        self.group = eventLoopGroup
+        self.logger = logger
+        self.handler = handler
+    }
+
+    /// The address the server listens on, once started.
+    public var localAddress: SocketAddress? {
+        state.withLockedValue { $0.channel?.localAddress }
+    }
+
+    /// The number of open connections (including those still in their opening handshake).
+    public var connectionCount: Int {
+        state.withLockedValue { $0.connections.count }
+    }
+
+    /// Binds and starts accepting connections.
+    /// - Returns: the bound address (useful with port 0).
+    /// - Throws: the socket error when the address cannot be bound.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let settings = WebSocketChannelHandler.ServerSettings(
+            connection: configuration.connection, subprotocols: configuration.subprotocols,
+            handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
+            logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [weak self] channel in
+                guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
+                return channel.eventLoop.makeCompletedFuture {
+                    guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
+                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(server: settings))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        state.withLockedValue { $0.channel = channel }
+        logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel.localAddress!
+    }
+
+    /// Serves until graceful shutdown (or cancellation), then shuts down as ``shutdown()`` does.
+    public func run() async throws {
+        if state.withLockedValue({ $0.channel == nil }) { try await start() }
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Stops accepting, sends close 1001 (going away) to every connection, waits for them at most
+    /// ``Configuration/shutdownGracePeriod``, then closes what remains.
+    public func shutdown() async {
+        let (listener, connections) = state.withLockedValue { state in
+            state.shuttingDown = true
+            return (state.channel, Array(state.connections.values))
+        }
+        try? await listener?.close()
+        logger.info("shutting down", metadata: ["connections": "\(connections.count)"])
+        for channel in connections {
+            channel.eventLoop.execute {
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: WebSocketChannelHandler.self) else { return }
+                handler.goAway()
+            }
+        }
+        let grace = configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitUntilDrained() }
+            group.addTask { try? await Task.sleep(nanoseconds: UInt64(max(0, grace.nanoseconds))) }
+            await group.next()
+            group.cancelAll()
+        }
+        let remaining = state.withLockedValue { Array($0.connections.values) }
+        for channel in remaining { channel.close(promise: nil) }
+        await waitUntilDrained()
+    }
+
+    private func waitUntilDrained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLockedValue { state in
+                if state.connections.isEmpty { return true }
+                state.drained.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func track(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let accepted = state.withLockedValue { state in
+            if state.shuttingDown { return false }
+            state.connections[id] = channel
+            return true
+        }
+        guard accepted else { return false }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            guard let self else { return }
+            let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                state.connections[id] = nil
+                guard state.connections.isEmpty else { return [] }
+                defer { state.drained.removeAll() }
+                return state.drained
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        return true
+    }
+
+    private static func open(_ connection: WebSocketConnection, handler: Handler) {
+        switch handler {
+        case .callbacks(let onOpen):
+            onOpen(connection)
+        case .async(let body):
+            let (inbound, outbound, context) = AsyncBridge.attach(to: connection)
+            Task {
+                do {
+                    try await body(inbound, outbound, context)
+                    _ = try? await outbound.close(code: .normalClosure)
+                } catch {
+                    context.logger.debug("handler threw", metadata: ["error": "\(error)"])
+                    _ = try? await outbound.close(code: .internalError, reason: "handler error")
+                }
+            }
+        }
+    }
+}
