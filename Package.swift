@@ -74,7 +74,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "InteropTests", dependencies: ["Duplex"], swiftSettings: strict),
+        .testTarget(name: "InteropTests", dependencies: ["Duplex"], exclude: ["peers"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,44 @@
+// Client on Node `ws` for Duplex's interop tests: a scripted exchange with an echo server.
+// Usage: node_client.js URL [--subprotocol X]. Prints "OK <kind>" per echoed message and
+// "CLOSE <code> <reason>" at the end; exits 1 with a message on any mismatch.
+const WebSocket = require('ws');
+
+const args = process.argv.slice(2);
+const url = args[0];
+const subprotocols = [];
+for (let i = 1; i < args.length; i++) if (args[i] === '--subprotocol') subprotocols.push(args[++i]);
+
+const messages = [
+  ['text', 'hello'],
+  ['binary', Buffer.from(Array.from({ length: 70000 }, (_, i) => i % 256))],
+  ['text', ''],
+  ['text', 'héllo wörld ✓ 😀'],
+];
+
+const fail = (why) => { console.log(`FAIL ${why}`); process.exit(1); };
+const ws = new WebSocket(url, subprotocols, { perMessageDeflate: false, maxPayload: 1 << 24 });
+let index = 0;
+const sendNext = () => {
+  const [kind, payload] = messages[index];
+  ws.send(payload, { binary: kind === 'binary' });
+};
+ws.on('open', () => {
+  if (subprotocols.length && !subprotocols.includes(ws.protocol)) fail(`subprotocol ${ws.protocol}`);
+  sendNext();
+});
+ws.on('message', (data, isBinary) => {
+  const [kind, payload] = messages[index];
+  if (isBinary !== (kind === 'binary')) fail(`${kind} came back as ${isBinary ? 'binary' : 'text'}`);
+  const expected = kind === 'binary' ? payload : Buffer.from(payload, 'utf8');
+  if (!Buffer.from(data).equals(expected)) fail(`${kind} differs`);
+  console.log(`OK ${kind}${kind === 'binary' ? ' ' + payload.length : ''}`);
+  index += 1;
+  if (index < messages.length) sendNext(); else ws.close(1000, 'bye');
+});
+ws.on('close', (code) => {
+  if (index < messages.length) fail(`closed early with ${code}`);
+  if (code !== 1000) fail(`close code ${code}`);
+  console.log('CLOSE 1000 bye');
+  process.exit(0);
+});
+ws.on('error', (error) => fail(`error ${error.message}`));

@@ -1,0 +1,43 @@
+"""Client on Python `websockets` for Duplex's interop tests: a scripted exchange with an echo server.
+
+Usage: py_client.py URL [--subprotocol X]. Prints "OK <kind>" per echoed message and "CLOSE <code>
+<reason>" at the end; exits 1 with a message on any mismatch.
+"""
+import argparse
+import asyncio
+import sys
+
+from websockets.asyncio.client import connect
+
+MESSAGES = [
+    ("text", "hello"),
+    ("binary", bytes(i % 256 for i in range(70000))),
+    ("text", ""),
+    ("text", "héllo wörld ✓ 😀"),
+]
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--subprotocol", action="append", default=[])
+    args = parser.parse_args()
+    async with connect(args.url, subprotocols=args.subprotocol or None, compression=None, max_size=2**24) as ws:
+        if args.subprotocol and ws.subprotocol not in args.subprotocol:
+            sys.exit(f"FAIL subprotocol {ws.subprotocol!r}")
+        for kind, payload in MESSAGES:
+            await ws.send(payload)
+            echoed = await ws.recv()
+            if type(echoed) is not type(payload) or echoed != payload:
+                sys.exit(f"FAIL {kind}: echoed {type(echoed).__name__} of {len(echoed)}")
+            print(f"OK {kind}" + (f" {len(payload)}" if kind == "binary" else ""), flush=True)
+        await ws.close(1000, "bye")
+        # websockets reports the code and reason the server echoed (Duplex echoes the code only) and the
+        # one it sent; print what was sent, and check the handshake completed cleanly.
+        received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
+        if received is None or received.code != 1000:
+            sys.exit(f"FAIL close received {received}")
+        print(f"CLOSE {sent.code} {sent.reason}", flush=True)
+
+
+asyncio.run(main())
