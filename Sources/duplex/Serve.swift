@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Duplex
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -36,14 +37,19 @@ struct Serve: AsyncParsableCommand {
         })
         let address = try await server.start()
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        print("duplex: echo server listening on ws://\(shownHost):\(address.port ?? port)/")
+        say("duplex: echo server listening on ws://\(shownHost):\(address.port ?? port)/")
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
-        print("duplex: stopped")
+        say("duplex: stopped")
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Writes a line to standard output at once (unbuffered), so that a script reading through a pipe sees it.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
