@@ -25,6 +25,7 @@ const server = new WebSocketServer({
 });
 server.on('listening', () => console.log(`PORT ${server.address().port}`));
 server.on('connection', (ws) => {
+  ws.on('error', () => {}); // a peer's protocol error closes that connection only, never the server
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 const stop = () => { server.close(); process.exit(0); };

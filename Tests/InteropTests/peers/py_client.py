@@ -17,6 +17,12 @@ MESSAGES = [
 ]
 
 
+def fail(why):
+    # on stdout, like node_client.js: the Swift test shows the peer's stdout only
+    print(f"FAIL {why}", flush=True)
+    sys.exit(1)
+
+
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -24,20 +30,23 @@ async def main():
     args = parser.parse_args()
     async with connect(args.url, subprotocols=args.subprotocol or None, compression=None, max_size=2**24) as ws:
         if args.subprotocol and ws.subprotocol not in args.subprotocol:
-            sys.exit(f"FAIL subprotocol {ws.subprotocol!r}")
+            fail(f"subprotocol {ws.subprotocol!r}")
         for kind, payload in MESSAGES:
             await ws.send(payload)
             echoed = await ws.recv()
             if type(echoed) is not type(payload) or echoed != payload:
-                sys.exit(f"FAIL {kind}: echoed {type(echoed).__name__} of {len(echoed)}")
+                fail(f"{kind}: echoed {type(echoed).__name__} of {len(echoed)}")
             print(f"OK {kind}" + (f" {len(payload)}" if kind == "binary" else ""), flush=True)
         await ws.close(1000, "bye")
         # websockets reports the code and reason the server echoed (Duplex echoes the code only) and the
         # one it sent; print what was sent, and check the handshake completed cleanly.
         received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
         if received is None or received.code != 1000:
-            sys.exit(f"FAIL close received {received}")
+            fail(f"close received {received}")
         print(f"CLOSE {sent.code} {sent.reason}", flush=True)
 
 
-asyncio.run(main())
+try:
+    asyncio.run(main())
+except Exception as error:  # handshake refused, connection closed early, ...
+    fail(f"error {type(error).__name__}: {error}")

@@ -9,11 +9,15 @@ import signal
 import sys
 
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 
 async def echo(ws):
-    async for message in ws:
-        await ws.send(message)
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass  # the peer broke the protocol: websockets already closed with 1002/1007/..., no traceback
 
 
 async def main():
@@ -25,7 +29,10 @@ async def main():
     stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
-    loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1(4096) or stop.done() or stop.set_result(None))
+    try:
+        loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1(4096) or stop.done() or stop.set_result(None))
+    except (AttributeError, PermissionError, ValueError):
+        pass  # no pollable stdin (closed, /dev/null, a file): run until SIGTERM
     async with serve(echo, "127.0.0.1", args.port,
                      subprotocols=args.subprotocol or None,
                      compression="deflate" if args.deflate else None,
