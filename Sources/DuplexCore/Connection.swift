@@ -13,7 +13,12 @@ public import NIOCore
 /// When ``ConnectionEvent/closed(_:)`` comes out, the transport writes the remaining outbound frames and
 /// then closes TCP: a server at once, a client after giving the server a moment to close first.
 /// Time enters only as arguments, so the close timeout is testable without sleeping.
-public struct Connection: Sendable {
+///
+/// With a negotiated ``MessageCompression`` (permessage-deflate), RSV1 marks a compressed message on
+/// its first frame; inbound messages are inflated frame by frame within ``Configuration/maxMessageSize``,
+/// and their text is validated as it is inflated. A connection owns that codec's state, so it is not
+/// `Sendable`: it lives on one event loop.
+public struct Connection {
     /// Which end of the connection this is. It decides who masks.
     public enum Role: Sendable, Hashable {
         /// The accepting end: expects masked frames, sends unmasked ones.
@@ -59,8 +64,10 @@ public struct Connection: Sendable {
     private var decoder: FrameDecoder
     private var events = CircularBuffer<ConnectionEvent>(initialCapacity: 4)
     private var outbound = CircularBuffer<OutboundFrame>(initialCapacity: 4)
-    /// The message being reassembled from fragments.
-    private var fragmented: (kind: WebSocketMessage.Kind, data: ByteBuffer)?
+    /// The message being reassembled from fragments (inflated as it arrives when compressed).
+    private var fragmented: (kind: WebSocketMessage.Kind, data: ByteBuffer, compressed: Bool)?
+    /// The negotiated per-message compression, if any.
+    private let compression: (any MessageCompression)?
     private var utf8 = UTF8Validator()
     /// Whether the frame being decoded has passed the message-level checks already.
     private var frameStarted = false
@@ -77,11 +84,20 @@ public struct Connection: Sendable {
     }
 
     /// Creates the connection of one end, open, as after a successful opening handshake.
-    public init(role: Role, configuration: Configuration = .init()) {
+    /// - Parameters:
+    ///   - role: which end this is.
+    ///   - configuration: limits and timings.
+    ///   - compression: the per-message compression the handshake agreed, if any; it claims RSV1.
+    public init(role: Role, configuration: Configuration = .init(), compression: (any MessageCompression)? = nil) {
         self.role = role
         self.configuration = configuration
-        self.decoder = FrameDecoder(expectsMaskedFrames: role == .server, maxFrameSize: configuration.maxFrameSize)
+        self.compression = compression
+        self.decoder = FrameDecoder(expectsMaskedFrames: role == .server, maxFrameSize: configuration.maxFrameSize,
+                                    allowedReservedBits: compression == nil ? 0 : 0b100)
     }
+
+    /// Whether a per-message compression extension is in force.
+    public var isCompressionEnabled: Bool { compression != nil }
 
     // MARK: Input
 
@@ -107,7 +123,7 @@ public struct Connection: Sendable {
                         try startFrame(header)
                         frameStarted = true
                     }
-                    if isText(header), !utf8.validate(bytes) { throw ProtocolError.invalidUTF8 }
+                    if isText(header), !isCompressed(header), !utf8.validate(bytes) { throw ProtocolError.invalidUTF8 }
                     validatedInFrame = offset + bytes.readableBytes
                 }
             }
@@ -161,20 +177,36 @@ public struct Connection: Sendable {
     public var hasOutboundFrames: Bool { !outbound.isEmpty }
 
     /// Queues a message to send, in fragments when ``Configuration/outboundFragmentSize`` is set.
-    /// - Throws: ``ConnectionError/notOpen(_:)`` unless the connection is open.
-    public mutating func send(_ message: WebSocketMessage) throws(ConnectionError) {
+    /// - Parameters:
+    ///   - message: the message.
+    ///   - compress: whether to compress it when compression was negotiated (the codec may still
+    ///     send it uncompressed, for instance below its size threshold). Default `true`.
+    /// - Throws: ``ConnectionError/notOpen(_:)`` unless the connection is open;
+    ///   ``ConnectionError/compressionFailed(_:)`` if the codec fails.
+    public mutating func send(_ message: WebSocketMessage, compress: Bool = true) throws(ConnectionError) {
         guard readyState == .open else { throw .notOpen(readyState) }
         let opcode: Opcode = message.kind == .text ? .text : .binary
+        var data = message.data
+        var rsv: UInt8 = 0
+        if compress, let compression {
+            do {
+                if let compressed = try compression.compress(data) {
+                    data = compressed
+                    rsv = 0b100
+                }
+            } catch {
+                throw .compressionFailed(error.description)
+            }
+        }
         guard let fragmentSize = configuration.outboundFragmentSize, fragmentSize > 0,
-              message.data.readableBytes > fragmentSize else {
-            enqueue(opcode: opcode, fin: true, payload: message.data)
+              data.readableBytes > fragmentSize else {
+            enqueue(opcode: opcode, fin: true, rsv: rsv, payload: data)
             return
         }
-        var data = message.data
         var first = true
         while data.readableBytes > 0 {
             let piece = data.readSlice(length: min(fragmentSize, data.readableBytes))!
-            enqueue(opcode: first ? opcode : .continuation, fin: data.readableBytes == 0, payload: piece)
+            enqueue(opcode: first ? opcode : .continuation, fin: data.readableBytes == 0, rsv: first ? rsv : 0, payload: piece)
             first = false
         }
     }
@@ -221,6 +253,11 @@ public struct Connection: Sendable {
         header.opcode == .text || (header.opcode == .continuation && fragmented?.kind == .text)
     }
 
+    /// Whether the frame belongs to a compressed message (RSV1 on the message's first frame).
+    private func isCompressed(_ header: FrameHeader) -> Bool {
+        header.opcode == .continuation ? fragmented?.compressed == true : header.rsv1
+    }
+
     /// The message-level checks of a frame, as soon as its header is known.
     private mutating func startFrame(_ header: FrameHeader) throws(ProtocolError) {
         switch header.opcode {
@@ -230,7 +267,9 @@ public struct Connection: Sendable {
             if header.opcode == .text { utf8.reset() }
         case .continuation:
             guard let fragmented else { throw .unexpectedContinuation }
-            if fragmented.data.readableBytes + header.payloadLength > configuration.maxMessageSize {
+            // RFC 7692 §6.1: RSV1 is set on the first frame of a compressed message only.
+            if header.rsv1 { throw .reservedBitsSet(header.rsv) }
+            if !fragmented.compressed, fragmented.data.readableBytes + header.payloadLength > configuration.maxMessageSize {
                 throw .messageTooLarge(limit: configuration.maxMessageSize)
             }
         case .close, .ping, .pong:
@@ -243,6 +282,10 @@ public struct Connection: Sendable {
         case .text, .binary, .continuation:
             let kind: WebSocketMessage.Kind
             if frame.opcode == .continuation { kind = fragmented!.kind } else { kind = frame.opcode == .text ? .text : .binary }
+            if isCompressed(frame.header) {
+                try inflate(frame, kind: kind)
+                return
+            }
             if kind == .text {
                 let rest = frame.payload.getSlice(at: frame.payload.readerIndex + validatedInFrame,
                                                   length: frame.payload.readableBytes - validatedInFrame)!
@@ -258,7 +301,7 @@ public struct Connection: Sendable {
             } else if frame.fin {
                 events.append(.message(WebSocketMessage(kind: kind, data: frame.payload)))
             } else {
-                fragmented = (kind, frame.payload)
+                fragmented = (kind, frame.payload, false)
             }
         case .ping:
             if readyState == .open { enqueue(opcode: .pong, fin: true, payload: frame.payload) }
@@ -267,6 +310,29 @@ public struct Connection: Sendable {
             events.append(.pong(frame.payload))
         case .close:
             if events.isEmpty { try handleClose(frame.payload) } else { deferred = .close(frame.payload) }
+        }
+    }
+
+    /// Inflates one frame of a compressed message into the message so far, validating new text.
+    private mutating func inflate(_ frame: Frame, kind: WebSocketMessage.Kind) throws(ProtocolError) {
+        var output: ByteBuffer
+        if frame.opcode == .continuation {
+            output = fragmented!.data
+            fragmented!.data = ByteBuffer()  // one owner, so inflating appends in place
+        } else {
+            output = ByteBuffer()
+        }
+        let start = output.writerIndex
+        try compression!.decompress(frame.payload, isFinal: frame.fin, into: &output, limit: configuration.maxMessageSize)
+        if kind == .text {
+            let inflated = output.getSlice(at: start, length: output.writerIndex - start)!
+            if !utf8.validate(inflated) || (frame.fin && !utf8.isComplete) { throw .invalidUTF8 }
+        }
+        if frame.fin {
+            fragmented = nil
+            events.append(.message(WebSocketMessage(kind: kind, data: output)))
+        } else {
+            fragmented = (kind, output, true)
         }
     }
 

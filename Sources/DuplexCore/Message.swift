@@ -107,6 +107,8 @@ public enum ConnectionError: Error, Sendable, Hashable, CustomStringConvertible 
     case invalidCloseCode(CloseCode)
     /// A close reason over 123 bytes of UTF-8.
     case closeReasonTooLong(Int)
+    /// The negotiated compression failed to compress a message.
+    case compressionFailed(String)
 
     public var description: String {
         switch self {
@@ -114,6 +116,7 @@ public enum ConnectionError: Error, Sendable, Hashable, CustomStringConvertible 
         case .controlPayloadTooLong(let length): "control frame payload of \(length) bytes exceeds 125"
         case .invalidCloseCode(let code): "close code \(code.rawValue) may not be sent"
         case .closeReasonTooLong(let length): "close reason of \(length) bytes exceeds 123"
+        case .compressionFailed(let reason): "compression failed: \(reason)"
         }
     }
 }

@@ -46,7 +46,7 @@ extension Connection {
             var payload = frame.payload
             wire.writeBuffer(&payload)
         }
-        var decoder = FrameDecoder(expectsMaskedFrames: role == .client)
+        var decoder = FrameDecoder(expectsMaskedFrames: role == .client, allowedReservedBits: 0b111)
         var frames: [Frame] = []
         while case .frame(let frame)? = try! decoder.next(from: &wire) { frames.append(frame) }
         return frames
