@@ -10,31 +10,23 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What the server side needs to accept connections.
-    struct ServerSettings: Sendable {
+    /// What one end needs to open a connection.
+    struct Settings: Sendable {
+        /// What differs between the two ends.
+        enum Role: Sendable {
+            /// Accepting: how to pick a subprotocol.
+            case server(subprotocols: SubprotocolPolicy)
+            /// Connecting: the request to send, and who hears of a failed handshake.
+            case client(handshake: ClientHandshake, onFailure: @Sendable (any Error) -> Void)
+        }
+
+        var role: Role
         var connection: Connection.Configuration
-        var subprotocols: SubprotocolPolicy
         var handshakeTimeout: TimeAmount
         var maxHandshakeSize: Int
         var logger: Logger
         /// Called on the event loop once the connection is open.
         var onOpen: @Sendable (WebSocketConnection) -> Void
-    }
-
-    /// What the client side needs to connect.
-    struct ClientSettings: Sendable {
-        var connection: Connection.Configuration
-        var handshake: ClientHandshake
-        var handshakeTimeout: TimeAmount
-        var maxHandshakeSize: Int
-        var logger: Logger
-        var onOpen: @Sendable (WebSocketConnection) -> Void
-        var onFailure: @Sendable (any Error) -> Void
-    }
-
-    private enum Role {
-        case server(ServerSettings)
-        case client(ClientSettings)
     }
 
     private enum State {
@@ -43,17 +35,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         case done
     }
 
-    private let role: Role
+    private let settings: Settings
     private var state: State
     private var handshakeTimer: Scheduled<Void>?
 
-    init(server settings: ServerSettings) {
-        role = .server(settings)
-        state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
-    }
-
-    init(client settings: ClientSettings) {
-        role = .client(settings)
+    init(_ settings: Settings) {
+        self.settings = settings
         state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
     }
 
@@ -70,17 +57,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private func start(context: ChannelHandlerContext) {
         guard handshakeTimer == nil, case .handshaking = state else { return }
-        let timeout: TimeAmount
-        switch role {
-        case .server(let settings):
-            timeout = settings.handshakeTimeout
-        case .client(let settings):
-            timeout = settings.handshakeTimeout
+        if case .client(let handshake, _) = settings.role {
             var buffer = context.channel.allocator.buffer(capacity: 512)
-            settings.handshake.request.write(into: &buffer)
+            handshake.request.write(into: &buffer)
             context.writeAndFlush(NIOAny(buffer), promise: nil)
         }
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.handshakeTimeout) { [self] in
             guard case .handshaking = state else { return }
             handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
         }
@@ -91,7 +73,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         switch state {
         case .handshaking:
             state = .done
-            if case .client(let settings) = role { settings.onFailure(WebSocketClientError.connectionClosedDuringHandshake) }
+            if case .client(_, let onFailure) = settings.role { onFailure(WebSocketClientError.connectionClosedDuringHandshake) }
         case .open(let connection):
             connection.receiveEOF()
             state = .done
@@ -154,8 +136,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     // MARK: Handshake
 
     private func handshakeRead(context: ChannelHandlerContext, parser: inout HTTPHeadParser, buffer: inout ByteBuffer) {
-        switch role {
-        case .server(let settings):
+        switch settings.role {
+        case .server(let subprotocols):
             let head: HTTPRequestHead?
             do {
                 head = try parser.parseRequest(&buffer)
@@ -167,8 +149,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 state = .handshaking(parser, buffer)
                 return
             }
-            accept(context: context, head: head, leftover: buffer, settings: settings)
-        case .client(let settings):
+            accept(context: context, head: head, leftover: buffer, subprotocols: subprotocols)
+        case .client(let handshake, _):
             let head: HTTPResponseHead?
             do {
                 head = try parser.parseResponse(&buffer)
@@ -181,7 +163,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             }
             let accepted: ClientHandshake.Accepted
             do {
-                accepted = try settings.handshake.validate(head)
+                accepted = try handshake.validate(head)
             } catch {
                 return handshakeFailed(context: context, error: WebSocketClientError.handshakeFailed(error), response: nil)
             }
@@ -189,19 +171,19 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             let connection = WebSocketConnection(
                 context: context, connection: Connection(role: .client, configuration: settings.connection),
                 subprotocol: accepted.subprotocol, extensions: accepted.extensions,
-                request: settings.handshake.request, logger: settings.logger)
+                request: handshake.request, logger: settings.logger)
             open(connection, leftover: buffer, onOpen: settings.onOpen)
         }
     }
 
-    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer, settings: ServerSettings) {
+    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer, subprotocols: SubprotocolPolicy) {
         let request: ServerHandshake.Request
         do {
             request = try ServerHandshake.validate(head)
         } catch {
             return handshakeFailed(context: context, error: error, response: ServerHandshake.response(rejecting: error))
         }
-        let subprotocol = settings.subprotocols.select(offered: request.subprotocols)
+        let subprotocol = subprotocols.select(offered: request.subprotocols)
         let response = ServerHandshake.response(accepting: request, subprotocol: subprotocol)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         response.write(into: &buffer)
@@ -226,8 +208,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                                  response: (head: HTTPResponseHead, body: ByteBuffer)?) {
         handshakeTimer?.cancel()
         state = .done
-        switch role {
-        case .server(let settings):
+        switch settings.role {
+        case .server:
             settings.logger.debug("handshake refused", metadata: ["error": "\(error)"])
             if let (head, body) = response {
                 var buffer = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
@@ -237,8 +219,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             } else {
                 context.close(promise: nil)
             }
-        case .client(let settings):
-            settings.onFailure(error)
+        case .client(_, let onFailure):
+            onFailure(error)
             context.close(promise: nil)
         }
     }

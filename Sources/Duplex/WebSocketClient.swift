@@ -138,17 +138,17 @@ public enum WebSocketClient {
                                         subprotocols: configuration.subprotocols)
         var logger = logger
         logger[metadataKey: "ws.url"] = "\(url)"
-        let settings = WebSocketChannelHandler.ClientSettings(
-            connection: configuration.connection, handshake: handshake,
+        let settings = WebSocketChannelHandler.Settings(
+            role: .client(handshake: handshake, onFailure: onFailure), connection: configuration.connection,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
-            logger: logger, onOpen: onOpen, onFailure: onFailure)
+            logger: logger, onOpen: onOpen)
         do {
             _ = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(client: settings))
+                        try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings))
                     }
                 }
                 .connect(host: url.host, port: url.port)

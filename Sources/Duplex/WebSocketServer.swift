@@ -105,8 +105,8 @@ public final class WebSocketServer: Service, Sendable {
     /// - Throws: the socket error when the address cannot be bound.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let settings = WebSocketChannelHandler.ServerSettings(
-            connection: configuration.connection, subprotocols: configuration.subprotocols,
+        let settings = WebSocketChannelHandler.Settings(
+            role: .server(subprotocols: configuration.subprotocols), connection: configuration.connection,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)
@@ -118,7 +118,7 @@ public final class WebSocketServer: Service, Sendable {
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
                     guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
-                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(server: settings))
+                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
