@@ -124,6 +124,8 @@ public final class WebSocketConnection {
         guard connection.readyState == .open, closeInfo == nil else { return }
         try connection.close(code: code, reason: reason, now: .now())
         writeOutbound()
+        // The peer's close frame must be read even if the application stopped consuming.
+        resumeReading()
         if let deadline = connection.closeDeadline {
             closeTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
                 connection.closeTimeoutExpired(now: .now())
@@ -133,8 +135,10 @@ public final class WebSocketConnection {
     }
 
     /// Stops reading from the socket (inbound backpressure): no more messages arrive until
-    /// ``resumeReading()``. TCP flow control then slows the peer down.
+    /// ``resumeReading()``. TCP flow control then slows the peer down. Ignored once closing, when the
+    /// peer's close frame has to be read.
     public func pauseReading() {
+        guard readyState == .open else { return }
         readingPaused = true
     }
 
