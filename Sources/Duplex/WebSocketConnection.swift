@@ -71,7 +71,7 @@ public final class WebSocketConnection {
         self.request = request
         self.remoteAddress = context.channel.remoteAddress
         self.logger = logger
-        self.output = context.channel.allocator.buffer(capacity: 256)
+        self.output = ByteBuffer()  // allocated on first use: an idle connection holds no output memory
     }
 
     /// The state, as a browser's `readyState`.
@@ -246,12 +246,13 @@ public final class WebSocketConnection {
             let size = frame.payload.readableBytes
             bytesQueued += frame.header.encodedSize + size
             bytesSinceFlush += frame.header.encodedSize + size
+            if output.capacity == 0 { output = context.channel.allocator.buffer(capacity: 256) }
             frame.header.write(into: &output)
             if size <= Self.coalesceLimit {
                 output.writeImmutableBuffer(frame.payload)
             } else {
                 context.write(NIOAny(output), promise: nil)
-                output = context.channel.allocator.buffer(capacity: 256)
+                output = ByteBuffer()
                 context.write(NIOAny(frame.payload), promise: nil)
             }
         }
@@ -274,7 +275,7 @@ public final class WebSocketConnection {
         guard bytesSinceFlush > 0 else { return eventLoop.makeSucceededVoidFuture() }
         if output.readableBytes > 0 {
             context.write(NIOAny(output), promise: nil)
-            output = context.channel.allocator.buffer(capacity: 256)
+            output = ByteBuffer()
         }
         let flushed = bytesSinceFlush
         bytesSinceFlush = 0

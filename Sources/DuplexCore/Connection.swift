@@ -132,6 +132,8 @@ public struct Connection {
         } catch {
             preconditionFailure("unexpected error \(error)")
         }
+        // Do not keep a consumed read buffer alive: an idle connection holds no inbound memory.
+        if inbound.readableBytes == 0 { inbound = ByteBuffer() }
     }
 
     /// Processes the end of the peer's byte stream. A connection that was not closed cleanly before
