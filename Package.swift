@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DuplexCore", targets: ["DuplexCore"]),
+        .library(name: "DuplexCompression", targets: ["DuplexCompression"]),
         .library(name: "Duplex", targets: ["Duplex"]),
         .executable(name: "duplex", targets: ["duplex"]),
         .executable(name: "autobahn-client", targets: ["autobahn-client"]),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // Sans-I/O protocol core: frames, handshake, close, UTF-8. No sockets, loops or tasks.
@@ -32,11 +34,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // permessage-deflate (RFC 7692): negotiation and the zlib codec. The only module that knows zlib.
+        .target(
+            name: "DuplexCompression",
+            dependencies: [
+                "DuplexCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Transport on SwiftNIO: server, client, async and callback APIs.
         .target(
             name: "Duplex",
             dependencies: [
                 "DuplexCore",
+                "DuplexCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -65,6 +78,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "DuplexCoreTests", dependencies: ["DuplexCore"], swiftSettings: strict),
+        .testTarget(
+            name: "DuplexCompressionTests",
+            dependencies: ["DuplexCompression", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DuplexTests",
             dependencies: [

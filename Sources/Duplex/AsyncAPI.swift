@@ -51,13 +51,16 @@ public struct WebSocketOutbound: Sendable {
     let closed: EventLoopFuture<CloseInfo>
 
     /// Sends a message, waiting while the socket's send buffer is above its high water mark.
+    /// - Parameters:
+    ///   - message: The message.
+    ///   - compress: Whether to compress it when permessage-deflate was negotiated. Default `true`.
     /// - Throws: ``ConnectionError/notOpen(_:)`` once the connection is closing or closed.
-    public func write(_ message: WebSocketMessage) async throws {
+    public func write(_ message: WebSocketMessage, compress: Bool = true) async throws {
         let connection = self.connection
         let eventLoop = self.eventLoop
         try await eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
             do {
-                try connection.value.send(message)
+                try connection.value.send(message, compress: compress)
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }

@@ -1,2 +1,3 @@
-// Most applications import only Duplex: the protocol types come with it.
+// Most applications import only Duplex: the protocol types and permessage-deflate come with it.
 @_exported public import DuplexCore
+@_exported public import DuplexCompression

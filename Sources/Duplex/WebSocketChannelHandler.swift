@@ -1,3 +1,4 @@
+import DuplexCompression
 import DuplexCore
 import Logging
 import NIOCore
@@ -22,6 +23,11 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
         var role: Role
         var connection: Connection.Configuration
+        /// permessage-deflate as this end wants it, or nil to neither offer nor accept it.
+        var compression: PerMessageDeflate.Configuration?
+        /// zlib streams shared per event loop by directions without context takeover; nil gives
+        /// each connection its own.
+        var sharedStreams: SharedStreamsByLoop? = nil
         var handshakeTimeout: TimeAmount
         var maxHandshakeSize: Int
         var logger: Logger
@@ -168,8 +174,14 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 return handshakeFailed(context: context, error: WebSocketClientError.handshakeFailed(error), response: nil)
             }
             handshakeTimer?.cancel()
+            let codec: (any MessageCompression)?
+            do {
+                codec = try clientCompression(accepted: accepted.extensions)
+            } catch {
+                return failNegotiation(context: context, error: error)
+            }
             let connection = WebSocketConnection(
-                context: context, connection: Connection(role: .client, configuration: settings.connection),
+                context: context, connection: Connection(role: .client, configuration: settings.connection, compression: codec),
                 subprotocol: accepted.subprotocol, extensions: accepted.extensions,
                 request: handshake.request, logger: settings.logger)
             open(connection, leftover: buffer, onOpen: settings.onOpen)
@@ -183,18 +195,75 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         } catch {
             return handshakeFailed(context: context, error: error, response: ServerHandshake.response(rejecting: error))
         }
+        var logger = settings.logger
+        logger[metadataKey: "ws.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
         let subprotocol = subprotocols.select(offered: request.subprotocols)
-        let response = ServerHandshake.response(accepting: request, subprotocol: subprotocol)
+        let (extensions, codec) = serverCompression(context: context, offers: request.extensions, logger: logger)
+        let response = ServerHandshake.response(accepting: request, subprotocol: subprotocol, extensions: extensions)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         response.write(into: &buffer)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
         handshakeTimer?.cancel()
-        var logger = settings.logger
-        logger[metadataKey: "ws.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
         let connection = WebSocketConnection(
-            context: context, connection: Connection(role: .server, configuration: settings.connection),
-            subprotocol: subprotocol, extensions: [], request: head, logger: logger)
+            context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
+            subprotocol: subprotocol, extensions: extensions, request: head, logger: logger)
         open(connection, leftover: leftover, onOpen: settings.onOpen)
+    }
+
+    /// The server's answer to the client's extension offers, and the codec it agreed to.
+    private func serverCompression(context: ChannelHandlerContext, offers: [WebSocketExtension], logger: Logger) -> ([WebSocketExtension], (any MessageCompression)?) {
+        guard let configuration = settings.compression,
+              let (response, parameters) = PerMessageDeflate.negotiate(offers: offers, configuration: configuration)
+        else { return ([], nil) }
+        do {
+            let shared = settings.sharedStreams?.streams(on: context.eventLoop)
+            return ([response], try PerMessageDeflate.makeCodec(parameters: parameters, isServer: true,
+                                                                configuration: configuration, sharedStreams: shared))
+        } catch {
+            // Parameters the codec cannot use: go on without compression rather than refuse the client.
+            logger.warning("permessage-deflate declined", metadata: ["error": "\(error)"])
+            return ([], nil)
+        }
+    }
+
+    /// The codec for what the server accepted, or nil when it accepted no compression.
+    /// - Throws: ``WebSocketClientError/extensionNegotiationFailed(_:)`` or
+    ///   ``WebSocketClientError/compressionUnavailable(_:)``.
+    private func clientCompression(accepted: [WebSocketExtension]) throws(WebSocketClientError) -> (any MessageCompression)? {
+        guard let configuration = settings.compression else { return nil }
+        let parameters: PerMessageDeflate.Parameters?
+        do {
+            parameters = try PerMessageDeflate.accept(response: accepted, configuration: configuration)
+        } catch {
+            throw .extensionNegotiationFailed(error)
+        }
+        guard let parameters else { return nil }
+        do {
+            return try PerMessageDeflate.makeCodec(parameters: parameters, isServer: false, configuration: configuration)
+        } catch {
+            throw .compressionUnavailable(error)
+        }
+    }
+
+    /// Fails a connection whose HTTP handshake succeeded but whose extensions the client cannot use:
+    /// a close frame (1010, or 1011 when zlib failed) with the reason, then TCP close (RFC 6455 §7.1.7).
+    private func failNegotiation(context: ChannelHandlerContext, error: WebSocketClientError) {
+        state = .done
+        var connection = Connection(role: .client)
+        let code: CloseCode = if case .compressionUnavailable = error { .internalError } else { .mandatoryExtension }
+        let reason: String =
+            switch error {
+            case .extensionNegotiationFailed(let negotiation): negotiation.description
+            default: "compression unavailable"
+            }
+        try? connection.close(code: code, reason: reason, now: .now())
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        while let frame = connection.nextOutboundFrame() {
+            frame.header.write(into: &buffer)
+            buffer.writeImmutableBuffer(frame.payload)
+        }
+        if case .client(_, let onFailure) = settings.role { onFailure(error) }
+        context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func open(_ connection: WebSocketConnection, leftover: ByteBuffer, onOpen: (WebSocketConnection) -> Void) {

@@ -1,3 +1,4 @@
+public import DuplexCompression
 public import DuplexCore
 public import Logging
 public import NIOCore
@@ -17,6 +18,11 @@ public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
     case malformedResponse(HTTPParseError)
     /// The server's response failed one of the opening handshake's checks.
     case handshakeFailed(ClientHandshakeError)
+    /// The server accepted permessage-deflate with parameters this client did not offer or cannot
+    /// honour. The client sent close 1010 with the reason before closing the connection.
+    case extensionNegotiationFailed(PerMessageDeflate.NegotiationError)
+    /// The codec cannot use the agreed parameters. The client sent close 1011.
+    case compressionUnavailable(PerMessageDeflate.CodecError)
 
     public var description: String {
         switch self {
@@ -26,6 +32,8 @@ public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
         case .connectionClosedDuringHandshake: "connection closed during the opening handshake"
         case .malformedResponse(let error): "malformed handshake response: \(error)"
         case .handshakeFailed(let error): "handshake failed: \(error)"
+        case .extensionNegotiationFailed(let error): "extension negotiation failed: \(error)"
+        case .compressionUnavailable(let error): "compression unavailable: \(error)"
         }
     }
 }
@@ -63,11 +71,18 @@ public enum WebSocketClient {
         public var handshakeTimeout: TimeAmount
         /// The largest handshake response accepted. Default 16 KiB.
         public var maxHandshakeSize: Int
+        /// permessage-deflate to offer, or nil (the default) to offer no compression.
+        ///
+        /// When the server accepts it, messages of at least ``PerMessageDeflate/Configuration/minimumSize``
+        /// bytes are compressed unless sent with `compress: false`. A response the offer does not
+        /// allow fails the connection with ``WebSocketClientError/extensionNegotiationFailed(_:)``.
+        public var compression: PerMessageDeflate.Configuration?
 
         /// Creates a configuration; every parameter has a documented default.
         public init(connection: Connection.Configuration = .init(), headers: HTTPFields = [:], subprotocols: [String] = [],
                     connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(10),
-                    maxHandshakeSize: Int = 16 * 1024) {
+                    maxHandshakeSize: Int = 16 * 1024, compression: PerMessageDeflate.Configuration? = nil) {
+            self.compression = compression
             self.connection = connection
             self.headers = headers
             self.subprotocols = subprotocols
@@ -135,11 +150,13 @@ public enum WebSocketClient {
                                 onFailure: @escaping @Sendable (any Error) -> Void) async throws {
         guard !url.isSecure else { throw WebSocketClientError.unsupportedScheme("wss") }
         let handshake = ClientHandshake(host: url.hostHeader, target: url.target, headers: configuration.headers,
-                                        subprotocols: configuration.subprotocols)
+                                        subprotocols: configuration.subprotocols,
+                                        extensions: configuration.compression.map { [PerMessageDeflate.offer(configuration: $0)] } ?? [])
         var logger = logger
         logger[metadataKey: "ws.url"] = "\(url)"
         let settings = WebSocketChannelHandler.Settings(
             role: .client(handshake: handshake, onFailure: onFailure), connection: configuration.connection,
+            compression: configuration.compression,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: onOpen)
         do {

@@ -89,10 +89,14 @@ public final class WebSocketConnection {
     // MARK: Sending
 
     /// Sends a message.
+    /// - Parameters:
+    ///   - message: The message.
+    ///   - compress: Whether to compress it when permessage-deflate was negotiated; pass `false` for
+    ///     data that is already compressed (images, archives) to save the CPU. Default `true`.
     /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
-    public func send(_ message: WebSocketMessage) throws(ConnectionError) {
+    public func send(_ message: WebSocketMessage, compress: Bool = true) throws(ConnectionError) {
         eventLoop.preconditionInEventLoop()
-        try connection.send(message)
+        try connection.send(message, compress: compress)
         writeOutbound()
     }
 

@@ -1,3 +1,4 @@
+public import DuplexCompression
 public import DuplexCore
 public import Logging
 public import NIOCore
@@ -36,12 +37,20 @@ public final class WebSocketServer: Service, Sendable {
         public var shutdownGracePeriod: TimeAmount
         /// The listen backlog. Default 1024.
         public var backlog: Int32
+        /// permessage-deflate to accept when a client offers it, or nil (the default) to accept none.
+        ///
+        /// Compression trades memory and CPU for bandwidth: with ``PerMessageDeflate/Configuration/init()``
+        /// each compressed connection holds about 300 KiB of zlib state, with
+        /// ``PerMessageDeflate/Configuration/lowMemory`` about 26 KiB. The inflated size of every
+        /// message counts against ``Connection/Configuration/maxMessageSize`` while it is inflated.
+        public var compression: PerMessageDeflate.Configuration?
 
         /// Creates a configuration; every parameter has a documented default.
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
                     subprotocols: SubprotocolPolicy = .none, handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
-                    backlog: Int32 = 1024) {
+                    backlog: Int32 = 1024, compression: PerMessageDeflate.Configuration? = nil) {
+            self.compression = compression
             self.host = host
             self.port = port
             self.connection = connection
@@ -107,6 +116,7 @@ public final class WebSocketServer: Service, Sendable {
     public func start() async throws -> SocketAddress {
         let settings = WebSocketChannelHandler.Settings(
             role: .server(subprotocols: configuration.subprotocols), connection: configuration.connection,
+            compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)

@@ -86,12 +86,17 @@ func upgradeRequest(path: String = "/", extraHeaders: String = "", version: Stri
 }
 
 /// A masked client frame in wire form.
-func clientFrame(fin: Bool = true, opcode: UInt8, payload: [UInt8], masked: Bool = true) -> ByteBuffer {
+func clientFrame(fin: Bool = true, rsv: UInt8 = 0, opcode: UInt8, payload: [UInt8], masked: Bool = true) -> ByteBuffer {
+    clientFrame(fin: fin, rsv: rsv, opcode: opcode, payload: ByteBuffer(bytes: payload), masked: masked)
+}
+
+/// A masked client frame in wire form.
+func clientFrame(fin: Bool = true, rsv: UInt8 = 0, opcode: UInt8, payload: ByteBuffer, masked: Bool = true) -> ByteBuffer {
     var buffer = ByteBuffer()
     let key = MaskingKey(0x11, 0x22, 0x33, 0x44)
-    FrameHeader(fin: fin, opcode: Opcode(rawValue: opcode)!, maskingKey: masked ? key : nil, payloadLength: payload.count)
+    FrameHeader(fin: fin, rsv: rsv, opcode: Opcode(rawValue: opcode)!, maskingKey: masked ? key : nil, payloadLength: payload.readableBytes)
         .write(into: &buffer)
-    var body = ByteBuffer(bytes: payload)
+    var body = payload
     if masked { body.applyMask(key) }
     buffer.writeBuffer(&body)
     return buffer
@@ -114,6 +119,21 @@ func withEchoServer<T>(_ configuration: WebSocketServer.Configuration = .init(po
         await server.shutdown()
         throw error
     }
+}
+
+/// The whole frames in `bytes` after an HTTP head (a server's unmasked frames, or a client's masked
+/// ones, unmasked), and the head.
+func framesAfterHead(_ bytes: ByteBuffer, masked: Bool = false) throws -> (head: String, frames: [Frame]) {
+    let text = String(decoding: bytes.readableBytesView, as: UTF8.self)
+    guard let end = text.utf8.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestFailure("no HTTP head in \(text.prefix(200))") }
+    let headLength = text.utf8.distance(from: text.utf8.startIndex, to: end.upperBound)
+    var rest = bytes.getSlice(at: bytes.readerIndex + headLength, length: bytes.readableBytes - headLength)!
+    var decoder = FrameDecoder(expectsMaskedFrames: masked, allowedReservedBits: 0b100)
+    var frames: [Frame] = []
+    while let output = try decoder.next(from: &rest) {
+        if case .frame(let frame) = output { frames.append(frame) }
+    }
+    return (String(text.utf8.prefix(headLength))!, frames)
 }
 
 extension String {
