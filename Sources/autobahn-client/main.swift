@@ -1,6 +1,7 @@
 // Walks the Autobahn|Testsuite fuzzingserver protocol with the Duplex client, echoing every message
 // from the callback API (on the event loop, so an echo leaves before anything read after it is acted on).
-// Environment: AB_URL (default ws://127.0.0.1:9001), AB_AGENT (default duplex).
+// Environment: AB_URL (default ws://127.0.0.1:9001), AB_AGENT (default duplex), AB_DEFLATE=0 to offer
+// no permessage-deflate (offered by default, so that cases 12.* and 13.* run).
 import Duplex
 import Foundation
 import NIOConcurrencyHelpers
@@ -9,7 +10,8 @@ import NIOCore
 let base = ProcessInfo.processInfo.environment["AB_URL"] ?? "ws://127.0.0.1:9001"
 let agent = ProcessInfo.processInfo.environment["AB_AGENT"] ?? "duplex"
 let limits = Connection.Configuration(maxFrameSize: 64 << 20, maxMessageSize: 64 << 20)
-let configuration = WebSocketClient.Configuration(connection: limits)
+let deflate = ProcessInfo.processInfo.environment["AB_DEFLATE"] == "0" ? nil : PerMessageDeflate.Configuration()
+let configuration = WebSocketClient.Configuration(connection: limits, compression: deflate)
 
 /// Connects to `path`, echoes (or collects) every message, and returns the collected ones on close.
 func run(_ path: String, echo: Bool) async throws -> [String] {

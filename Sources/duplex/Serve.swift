@@ -22,8 +22,48 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest message accepted, in bytes (close 1009 beyond).")
     var maxMessageSize = 16 << 20
 
+    @Flag(help: "Do not negotiate permessage-deflate.")
+    var noCompression = false
+
+    @Flag(help: ArgumentHelp(
+        "Keep the compression context between messages, both ways.",
+        discussion: "Better ratios on streams of similar messages, at the cost of zlib state held by every connection (about 300 KiB at the default window and memory level). Without it, connections borrow shared per-thread zlib streams for each message and hold none of their own."))
+    var compressionContextTakeover = false
+
+    @Option(help: "The server's compression window, as a power of two: 8 (256 bytes) to 15 (32 KiB).")
+    var compressionWindowBits = 15
+
+    @Option(help: "The zlib compression level, 1 (fastest) to 9 (smallest).")
+    var compressionLevel = 6
+
+    @Option(help: "The zlib memory level, 1 to 9: hash tables of 2^(level+9) bytes per compressor.")
+    var compressionMemoryLevel = 8
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+
+    /// permessage-deflate as the options ask for it, or nil when it is off.
+    var compression: PerMessageDeflate.Configuration? {
+        guard !noCompression else { return nil }
+        return PerMessageDeflate.Configuration(
+            serverMaxWindowBits: compressionWindowBits,
+            serverNoContextTakeover: !compressionContextTakeover,
+            clientNoContextTakeover: !compressionContextTakeover,
+            compressionLevel: compressionLevel,
+            memoryLevel: compressionMemoryLevel)
+    }
+
+    func validate() throws {
+        guard (8...15).contains(compressionWindowBits) else {
+            throw ValidationError("--compression-window-bits must be 8 to 15, not \(compressionWindowBits)")
+        }
+        guard (1...9).contains(compressionMemoryLevel) else {
+            throw ValidationError("--compression-memory-level must be 1 to 9, not \(compressionMemoryLevel)")
+        }
+        guard (1...9).contains(compressionLevel) else {
+            throw ValidationError("--compression-level must be 1 to 9, not \(compressionLevel)")
+        }
+    }
 
     func run() async throws {
         var logger = Logger(label: "duplex")
@@ -31,19 +71,29 @@ struct Serve: AsyncParsableCommand {
         let configuration = WebSocketServer.Configuration(
             host: host, port: port,
             connection: .init(maxFrameSize: maxMessageSize, maxMessageSize: maxMessageSize),
-            subprotocols: subprotocols.isEmpty ? .none : .supported(subprotocols))
+            subprotocols: subprotocols.isEmpty ? .none : .supported(subprotocols),
+            compression: compression)
         let server = WebSocketServer(configuration: configuration, logger: logger, handler: .callbacks { ws in
             ws.onMessage = { ws, message in try? ws.send(message) }
         })
         let address = try await server.start()
         let shownHost = host.contains(":") ? "[\(host)]" : host
         say("duplex: echo server listening on ws://\(shownHost):\(address.port ?? port)/")
+        logger.info("permessage-deflate", metadata: ["compression": "\(compressionSummary)"])
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
         say("duplex: stopped")
+    }
+}
+
+extension Serve {
+    var compressionSummary: String {
+        guard let compression else { return "off" }
+        let context = compression.serverNoContextTakeover ? "no context takeover, shared per-thread zlib streams" : "context takeover"
+        return "on (window \(compression.serverMaxWindowBits) bits, level \(compression.compressionLevel), memory level \(compression.memoryLevel), \(context))"
     }
 }
 

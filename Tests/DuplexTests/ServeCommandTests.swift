@@ -9,15 +9,14 @@ import Testing
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("duplex")
     }
 
-    @Test func servesEchoPrintsItsURLAndDrainsOnSIGTERM() async throws {
+    /// Starts `duplex` with `arguments` and returns the process and the first line it printed.
+    static func start(_ arguments: [String]) async throws -> (process: Process, firstLine: String) {
         let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "--port", "0", "--subprotocol", "chat", "--log-level", "warning"]
+        process.executableURL = executable
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
         let firstLine = await Task.detached { () -> String in
             var text = ""
             while !text.contains("\n") {
@@ -27,6 +26,12 @@ import Testing
             }
             return text
         }.value
+        return (process, firstLine)
+    }
+
+    @Test func servesEchoPrintsItsURLAndDrainsOnSIGTERM() async throws {
+        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--subprotocol", "chat", "--log-level", "warning"])
+        defer { if process.isRunning { process.terminate() } }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         #expect(firstLine.hasPrefix("duplex: echo server listening on ws://127.0.0.1:"))
 
@@ -44,5 +49,29 @@ import Testing
         #expect(info.wasClean)
         let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
         #expect(status == 0)
+    }
+
+    @Test(arguments: [
+        ([], "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+        (["--compression-context-takeover", "--compression-window-bits", "10"], "permessage-deflate; server_max_window_bits=10"),
+        (["--no-compression"], ""),
+    ])
+    func negotiatesCompressionByDefault(options: [String], agreed: String) async throws {
+        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "warning"] + options)
+        defer { process.terminate(); process.waitUntilExit() }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let ws = try await WebSocketClient.connect(to: url, configuration: .init(compression: .init()))
+        #expect(WebSocketExtension.format(ws.context.extensions) == agreed)
+        let text = String(repeating: "compressible ", count: 1_000)
+        try await ws.outbound.write(.text(text))
+        var iterator = ws.inbound.makeAsyncIterator()
+        #expect(await iterator.next() == .text(text))
+        _ = try await ws.outbound.close()
+    }
+
+    @Test func rejectsAnOutOfRangeWindow() async throws {
+        let (process, _) = try await Self.start(["serve", "--port", "0", "--compression-window-bits", "16"])
+        let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
+        #expect(status != 0)
     }
 }

@@ -64,17 +64,29 @@ import Testing
         init(_ description: String) { self.description = description }
     }
 
-    @Test(arguments: Peer.allCases)
-    func duplexClientAgainstPeerServer(_ peer: Peer) async throws {
-        let server = try PeerProcess(peer, script: peer.server, arguments: ["--port", "0", "--subprotocol", "chat"])
+    /// Text that compresses well.
+    static let ticks = String(repeating: "{\"event\":\"tick\",\"symbol\":\"DPLX\",\"price\":101.25}\n", count: 3_000)
+
+    @Test(arguments: Peer.allCases, [nil, PerMessageDeflate.Configuration(), .lowMemory])
+    func duplexClientAgainstPeerServer(_ peer: Peer, compression: PerMessageDeflate.Configuration?) async throws {
+        let server = try PeerProcess(peer, script: peer.server,
+                                     arguments: ["--port", "0", "--subprotocol", "chat"] + (compression == nil ? [] : ["--deflate"]))
         defer { server.stop() }
         let port = try server.line(startingWith: "PORT ").split(separator: " ")[1]
         let ws = try await WebSocketClient.connect(
             to: "ws://127.0.0.1:\(port)/path?query=1",
-            configuration: .init(subprotocols: ["other", "chat"]))
+            configuration: .init(subprotocols: ["other", "chat"], compression: compression))
         #expect(ws.context.subprotocol == "chat")
+        let agreed = WebSocketExtension.format(ws.context.extensions)
+        if let compression {
+            #expect(agreed.hasPrefix("permessage-deflate"))
+            #expect(agreed.contains("server_no_context_takeover") == compression.serverNoContextTakeover, "\(agreed)")
+        } else {
+            #expect(agreed.isEmpty)
+        }
         let large = (0..<70_000).map { UInt8(truncatingIfNeeded: $0) }
-        let messages: [WebSocketMessage] = [.text("hello"), .binary(large), .text(""), .text("héllo wörld ✓ 😀"), .binary([])]
+        let messages: [WebSocketMessage] = [.text("hello"), .binary(large), .text(""), .text("héllo wörld ✓ 😀"), .binary([]),
+                                            .text(Self.ticks), .text(Self.ticks)]
         var iterator = ws.inbound.makeAsyncIterator()
         for message in messages {
             try await ws.outbound.write(message)
@@ -85,16 +97,28 @@ import Testing
         #expect(info.wasClean)
     }
 
-    @Test(arguments: Peer.allCases)
-    func peerClientAgainstDuplexServer(_ peer: Peer) async throws {
+    /// The peer client's permessage-deflate offer: none, its library's default, or small windows
+    /// without context takeover.
+    @Test(arguments: Peer.allCases, [nil, "on", "small"])
+    func peerClientAgainstDuplexServer(_ peer: Peer, deflate: String?) async throws {
         let server = WebSocketServer(
-            configuration: .init(port: 0, subprotocols: .supported(["chat"])),
+            configuration: .init(port: 0, subprotocols: .supported(["chat"]), compression: .init()),
             handler: .callbacks { ws in ws.onMessage = { ws, message in try? ws.send(message) } })
         let port = try await server.start().port!
-        let client = try PeerProcess(peer, script: peer.client, arguments: ["ws://127.0.0.1:\(port)/", "--subprotocol", "chat"])
+        let client = try PeerProcess(peer, script: peer.client,
+                                     arguments: ["ws://127.0.0.1:\(port)/", "--subprotocol", "chat"] + (deflate.map { ["--deflate", $0] } ?? []))
         let (status, output) = await Task.detached { client.finish() }.value
         await server.shutdown()
         #expect(status == 0, "\(peer) client output:\n\(output)")
+        let agreed = output.split(separator: "\n").first { $0.hasPrefix("EXT") }.map(String.init) ?? "(none)"
+        switch deflate {
+        case nil: #expect(agreed == "EXT ", "\(agreed)")
+        case "small":
+            #expect(agreed.contains("permessage-deflate") && agreed.contains("server_no_context_takeover")
+                && agreed.contains("server_max_window_bits=10"), "\(agreed)")
+        default: #expect(agreed.contains("permessage-deflate"), "\(agreed)")
+        }
+        #expect(output.contains("OK text"))
         #expect(output.contains("OK text"))
         #expect(output.contains("OK binary 70000"))
         #expect(output.contains("CLOSE 1000 bye"))

@@ -1,29 +1,43 @@
 // Client on Node `ws` for Duplex's interop tests: a scripted exchange with an echo server.
-// Usage: node_client.js URL [--subprotocol X]. Prints "OK <kind>" per echoed message and
-// "CLOSE <code> <reason>" at the end; exits 1 with a message on any mismatch.
+// Usage: node_client.js URL [--subprotocol X] [--deflate on|small]. Prints "EXT <extensions>" once
+// connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
+// message on any mismatch. `--deflate on` offers ws's default permessage-deflate (compressing
+// messages of 1 KiB or more), `small` no context takeover both ways and 1 KiB / 512-byte windows.
 const WebSocket = require('ws');
 
 const args = process.argv.slice(2);
 const url = args[0];
 const subprotocols = [];
-for (let i = 1; i < args.length; i++) if (args[i] === '--subprotocol') subprotocols.push(args[++i]);
+let deflate = false;
+for (let i = 1; i < args.length; i++) {
+  if (args[i] === '--subprotocol') subprotocols.push(args[++i]);
+  else if (args[i] === '--deflate') {
+    deflate = args[++i] === 'small'
+      ? { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9, threshold: 0 }
+      : { threshold: 1024 };
+  }
+}
 
 const messages = [
   ['text', 'hello'],
   ['binary', Buffer.from(Array.from({ length: 70000 }, (_, i) => i % 256))],
   ['text', ''],
   ['text', 'héllo wörld ✓ 😀'],
+  ['text', '{"event":"tick","symbol":"DPLX","price":101.25}\n'.repeat(3000)],
 ];
 
 const fail = (why) => { console.log(`FAIL ${why}`); process.exit(1); };
-const ws = new WebSocket(url, subprotocols, { perMessageDeflate: false, maxPayload: 1 << 24 });
+const ws = new WebSocket(url, subprotocols, { perMessageDeflate: deflate, maxPayload: 1 << 24 });
 let index = 0;
+let agreed = '';
+ws.on('upgrade', (response) => { agreed = response.headers['sec-websocket-extensions'] || ''; });
 const sendNext = () => {
   const [kind, payload] = messages[index];
   ws.send(payload, { binary: kind === 'binary' });
 };
 ws.on('open', () => {
   if (subprotocols.length && !subprotocols.includes(ws.protocol)) fail(`subprotocol ${ws.protocol}`);
+  console.log(`EXT ${agreed}`);
   sendNext();
 });
 ws.on('message', (data, isBinary) => {

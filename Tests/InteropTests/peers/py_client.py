@@ -1,19 +1,23 @@
 """Client on Python `websockets` for Duplex's interop tests: a scripted exchange with an echo server.
 
-Usage: py_client.py URL [--subprotocol X]. Prints "OK <kind>" per echoed message and "CLOSE <code>
-<reason>" at the end; exits 1 with a message on any mismatch.
+Usage: py_client.py URL [--subprotocol X] [--deflate on|small]. Prints "EXT <extensions>" once
+connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
+message on any mismatch. `--deflate on` offers websockets' default permessage-deflate, `small` offers
+no context takeover both ways and 1 KiB / 512-byte windows.
 """
 import argparse
 import asyncio
 import sys
 
 from websockets.asyncio.client import connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 MESSAGES = [
     ("text", "hello"),
     ("binary", bytes(i % 256 for i in range(70000))),
     ("text", ""),
     ("text", "héllo wörld ✓ 😀"),
+    ("text", '{"event":"tick","symbol":"DPLX","price":101.25}\n' * 3000),
 ]
 
 
@@ -27,10 +31,19 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--subprotocol", action="append", default=[])
+    parser.add_argument("--deflate", choices=["on", "small"])
     args = parser.parse_args()
-    async with connect(args.url, subprotocols=args.subprotocol or None, compression=None, max_size=2**24) as ws:
+    extensions = None
+    if args.deflate == "small":
+        extensions = [ClientPerMessageDeflateFactory(
+            server_no_context_takeover=True, client_no_context_takeover=True,
+            server_max_window_bits=10, client_max_window_bits=9)]
+    compression = "deflate" if args.deflate == "on" else None
+    async with connect(args.url, subprotocols=args.subprotocol or None, compression=compression,
+                       extensions=extensions, max_size=2**24) as ws:
         if args.subprotocol and ws.subprotocol not in args.subprotocol:
             fail(f"subprotocol {ws.subprotocol!r}")
+        print(f"EXT {ws.response.headers.get('Sec-WebSocket-Extensions', '')}", flush=True)
         for kind, payload in MESSAGES:
             await ws.send(payload)
             echoed = await ws.recv()
