@@ -15,8 +15,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     struct Settings: Sendable {
         /// What differs between the two ends.
         enum Role: Sendable {
-            /// Accepting: how to pick a subprotocol.
-            case server(subprotocols: SubprotocolPolicy)
+            /// Accepting: which origins may connect, and how to pick a subprotocol.
+            case server(origins: OriginPolicy, subprotocols: SubprotocolPolicy)
             /// Connecting: the request to send, and who hears of a failed handshake.
             case client(handshake: ClientHandshake, onFailure: @Sendable (any Error) -> Void)
         }
@@ -143,7 +143,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private func handshakeRead(context: ChannelHandlerContext, parser: inout HTTPHeadParser, buffer: inout ByteBuffer) {
         switch settings.role {
-        case .server(let subprotocols):
+        case .server(let origins, let subprotocols):
             let head: HTTPRequestHead?
             do {
                 head = try parser.parseRequest(&buffer)
@@ -155,7 +155,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 state = .handshaking(parser, buffer)
                 return
             }
-            accept(context: context, head: head, leftover: buffer, subprotocols: subprotocols)
+            accept(context: context, head: head, leftover: buffer, origins: origins, subprotocols: subprotocols)
         case .client(let handshake, _):
             let head: HTTPResponseHead?
             do {
@@ -188,12 +188,19 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
     }
 
-    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer, subprotocols: SubprotocolPolicy) {
+    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer,
+                        origins: OriginPolicy, subprotocols: SubprotocolPolicy) {
         let request: ServerHandshake.Request
         do {
             request = try ServerHandshake.validate(head)
         } catch {
             return handshakeFailed(context: context, error: error, response: ServerHandshake.response(rejecting: error))
+        }
+        do {
+            try origins.check(origin: request.origin, host: request.host)
+        } catch {
+            return handshakeFailed(context: context, error: error,
+                                   response: ServerHandshake.response(rejecting: 403, reason: error.description))
         }
         var logger = settings.logger
         logger[metadataKey: "ws.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"

@@ -29,6 +29,10 @@ public final class WebSocketServer: Service, Sendable {
         public var connection: Connection.Configuration
         /// How the subprotocol is chosen from a client's offer. Default: none is selected.
         public var subprotocols: SubprotocolPolicy
+        /// Which web origins may connect; others get 403 with the reason. Default
+        /// ``OriginPolicy/sameOrigin``: browsers on a page of this host and port, and clients that
+        /// send no `Origin`. See `Docs/Security.md`.
+        public var origins: OriginPolicy
         /// How long a client has to complete its opening handshake. Default 10 seconds.
         public var handshakeTimeout: TimeAmount
         /// The largest opening request accepted (431 beyond it). Default 16 KiB.
@@ -47,7 +51,7 @@ public final class WebSocketServer: Service, Sendable {
 
         /// Creates a configuration; every parameter has a documented default.
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
-                    subprotocols: SubprotocolPolicy = .none, handshakeTimeout: TimeAmount = .seconds(10),
+                    subprotocols: SubprotocolPolicy = .none, origins: OriginPolicy = .sameOrigin, handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
                     backlog: Int32 = 1024, compression: PerMessageDeflate.Configuration? = nil) {
             self.compression = compression
@@ -55,6 +59,7 @@ public final class WebSocketServer: Service, Sendable {
             self.port = port
             self.connection = connection
             self.subprotocols = subprotocols
+            self.origins = origins
             self.handshakeTimeout = handshakeTimeout
             self.maxHandshakeSize = maxHandshakeSize
             self.shutdownGracePeriod = shutdownGracePeriod
@@ -115,7 +120,7 @@ public final class WebSocketServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let settings = WebSocketChannelHandler.Settings(
-            role: .server(subprotocols: configuration.subprotocols), connection: configuration.connection,
+            role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols), connection: configuration.connection,
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })

@@ -19,6 +19,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("subprotocol"), help: "A subprotocol the server supports (repeatable); it selects the first one in the client's offer that it supports.")
     var subprotocols: [String] = []
 
+    @Option(name: .customLong("allow-origin"), help: ArgumentHelp(
+        "A web origin allowed besides the same origin (repeatable): https://app.example.com, https://*.example.com, null, or * for any.",
+        discussion: "Browsers on other origins get 403, against cross-site WebSocket hijacking. Clients that send no Origin are accepted."))
+    var allowedOrigins: [String] = []
+
     @Option(help: "The largest message accepted, in bytes (close 1009 beyond).")
     var maxMessageSize = 16 << 20
 
@@ -72,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port,
             connection: .init(maxFrameSize: maxMessageSize, maxMessageSize: maxMessageSize),
             subprotocols: subprotocols.isEmpty ? .none : .supported(subprotocols),
+            origins: OriginPolicy(allowed: allowedOrigins),
             compression: compression)
         let server = WebSocketServer(configuration: configuration, logger: logger, handler: .callbacks { ws in
             ws.onMessage = { ws, message in try? ws.send(message) }
