@@ -28,6 +28,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         /// zlib streams shared per event loop by directions without context takeover; nil gives
         /// each connection its own.
         var sharedStreams: SharedStreamsByLoop? = nil
+        /// What each open connection enforces (a server's rates, buffered bytes, idle time).
+        var guards: WebSocketConnection.Guards = .none
         var handshakeTimeout: TimeAmount
         var maxHandshakeSize: Int
         var logger: Logger
@@ -41,12 +43,21 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         case done
     }
 
+    /// An HTTP refusal a server gives instead of any handshake, once the request head has arrived.
+    struct Refusal {
+        var status: Int
+        var reason: String
+        var retryAfter: TimeAmount
+    }
+
     private let settings: Settings
+    private let refusal: Refusal?
     private var state: State
     private var handshakeTimer: Scheduled<Void>?
 
-    init(_ settings: Settings) {
+    init(_ settings: Settings, refusal: Refusal? = nil) {
         self.settings = settings
+        self.refusal = refusal
         state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
     }
 
@@ -155,6 +166,11 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 state = .handshaking(parser, buffer)
                 return
             }
+            if let refusal {
+                var response = ServerHandshake.response(rejecting: refusal.status, reason: refusal.reason)
+                response.head.headers.add("Retry-After", String(max(1, refusal.retryAfter.nanoseconds / 1_000_000_000)))
+                return handshakeFailed(context: context, error: HandshakeRefused(reason: refusal.reason), response: response)
+            }
             accept(context: context, head: head, leftover: buffer, origins: origins, subprotocols: subprotocols)
         case .client(let handshake, _):
             let head: HTTPResponseHead?
@@ -213,7 +229,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         handshakeTimer?.cancel()
         let connection = WebSocketConnection(
             context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
-            subprotocol: subprotocol, extensions: extensions, request: head, logger: logger)
+            subprotocol: subprotocol, extensions: extensions, request: head, logger: logger, guards: settings.guards)
         open(connection, leftover: leftover, onOpen: settings.onOpen)
     }
 
@@ -276,6 +292,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     private func open(_ connection: WebSocketConnection, leftover: ByteBuffer, onOpen: (WebSocketConnection) -> Void) {
         state = .open(connection)
         connection.isReading = true
+        connection.startGuards()
         onOpen(connection)
         if leftover.readableBytes > 0 { connection.receive(leftover) }
     }
@@ -300,6 +317,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         }
     }
+}
+
+/// A handshake refused by a server limit, for the log.
+struct HandshakeRefused: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }
 
 extension WebSocketChannelHandler {

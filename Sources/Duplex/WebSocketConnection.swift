@@ -60,8 +60,41 @@ public final class WebSocketConnection {
     /// as they are, beside their header (one vectored write).
     private static let coalesceLimit = 512
 
+    /// What a server enforces on each connection (rates, buffered bytes, idle time).
+    struct Guards {
+        var messageRate: RateLimit?
+        var byteRate: RateLimit?
+        var maxBufferedBytes: Int?
+        var idleTimeout: TimeAmount?
+
+        static let none = Guards()
+
+        init(messageRate: RateLimit? = nil, byteRate: RateLimit? = nil, maxBufferedBytes: Int? = nil, idleTimeout: TimeAmount? = nil) {
+            self.messageRate = messageRate
+            self.byteRate = byteRate
+            self.maxBufferedBytes = maxBufferedBytes
+            self.idleTimeout = idleTimeout
+        }
+
+        init(_ limits: ServerLimits) {
+            self.init(messageRate: limits.messageRate, byteRate: limits.byteRate,
+                      maxBufferedBytes: limits.maxBufferedBytes, idleTimeout: limits.idleTimeout)
+        }
+    }
+
+    private let guards: Guards
+    private var messageBucket: TokenBucket?
+    private var byteBucket: TokenBucket?
+    private var lastReceived = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var rateExceeded = false
+
     init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
-         request: HTTPRequestHead, logger: Logger) {
+         request: HTTPRequestHead, logger: Logger, guards: Guards = .none) {
+        self.guards = guards
+        let now = NIODeadline.now()
+        self.messageBucket = guards.messageRate.map { TokenBucket($0, now: now) }
+        self.byteBucket = guards.byteRate.map { TokenBucket($0, now: now) }
         self.eventLoop = context.eventLoop
         self.context = context
         self.connection = connection
@@ -96,6 +129,11 @@ public final class WebSocketConnection {
     /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
     public func send(_ message: WebSocketMessage, compress: Bool = true) throws(ConnectionError) {
         eventLoop.preconditionInEventLoop()
+        if let limit = guards.maxBufferedBytes, readyState == .open, bytesQueued + message.data.readableBytes > limit {
+            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+            try? close(code: .policyViolation, reason: "slow consumer")
+            throw .bufferLimitExceeded(limit: limit)
+        }
         try connection.send(message, compress: compress)
         writeOutbound()
     }
@@ -169,8 +207,42 @@ public final class WebSocketConnection {
     // MARK: Driven by the channel handler
 
     func receive(_ bytes: ByteBuffer) {
+        if guards.idleTimeout != nil { lastReceived = .now() }
         connection.receive(bytes)
         processEvents()
+    }
+
+    /// Starts the idle timer, if there is an idle timeout; called once the connection is open.
+    func startGuards() {
+        guard let idle = guards.idleTimeout else { return }
+        lastReceived = .now()
+        scheduleIdleCheck(at: lastReceived + idle)
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        idleTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard closeInfo == nil, let idle = guards.idleTimeout else { return }
+            let due = lastReceived + idle
+            if NIODeadline.now() >= due {
+                try? close(code: .goingAway, reason: "idle timeout")
+            } else {
+                scheduleIdleCheck(at: due)
+            }
+        }
+    }
+
+    /// Whether `message` fits the rate limits; when it does not, the connection is closed with 1008.
+    private func withinRates(_ message: WebSocketMessage) -> Bool {
+        guard messageBucket != nil || byteBucket != nil else { return true }
+        let now = NIODeadline.now()
+        var exceeded: String?
+        if messageBucket?.spend(1, now: now) == false { exceeded = "message rate exceeded" }
+        if exceeded == nil, byteBucket?.spend(Double(message.data.readableBytes), now: now) == false { exceeded = "byte rate exceeded" }
+        guard let exceeded else { return true }
+        rateExceeded = true
+        logger.notice("closing a connection over its rate limit", metadata: ["limit": "\(exceeded)"])
+        try? close(code: .policyViolation, reason: exceeded)
+        return false
     }
 
     func receiveEOF() {
@@ -197,6 +269,8 @@ public final class WebSocketConnection {
         while let event = connection.nextEvent() {
             switch event {
             case .message(let message):
+                // Once closing for a rate limit, what the peer sent after it is not delivered.
+                guard !rateExceeded, withinRates(message) else { continue }
                 onMessage?(self, message)
             case .ping(let payload):
                 onPing?(self, payload)
@@ -214,6 +288,8 @@ public final class WebSocketConnection {
         closeInfo = info
         closeTimer?.cancel()
         closeTimer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
         if let error = info.error {
             logger.debug("failing connection", metadata: ["error": "\(error)"])
         }

@@ -41,6 +41,9 @@ public final class WebSocketServer: Service, Sendable {
         public var shutdownGracePeriod: TimeAmount
         /// The listen backlog. Default 1024.
         public var backlog: Int32
+        /// Limits against denial of service: connections in all and per address, message rates,
+        /// buffered bytes, idle time. Default ``ServerLimits/init(maxConnections:maxConnectionsPerAddress:retryAfter:messageRate:byteRate:maxBufferedBytes:idleTimeout:)``.
+        public var limits: ServerLimits
         /// permessage-deflate to accept when a client offers it, or nil (the default) to accept none.
         ///
         /// Compression trades memory and CPU for bandwidth: with ``PerMessageDeflate/Configuration/init()``
@@ -53,7 +56,8 @@ public final class WebSocketServer: Service, Sendable {
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
                     subprotocols: SubprotocolPolicy = .none, origins: OriginPolicy = .sameOrigin, handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
-                    backlog: Int32 = 1024, compression: PerMessageDeflate.Configuration? = nil) {
+                    backlog: Int32 = 1024, limits: ServerLimits = .init(), compression: PerMessageDeflate.Configuration? = nil) {
+            self.limits = limits
             self.compression = compression
             self.host = host
             self.port = port
@@ -82,6 +86,7 @@ public final class WebSocketServer: Service, Sendable {
     private let logger: Logger
     private let handler: Handler
     private let state = NIOLockedValueBox(ServerState())
+    private let counter: ConnectionCounter
 
     private struct ServerState {
         var channel: (any Channel)?
@@ -99,6 +104,7 @@ public final class WebSocketServer: Service, Sendable {
     public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "duplex.server"), handler: Handler) {
         self.configuration = configuration
+        self.counter = ConnectionCounter(limits: configuration.limits)
         self.group = eventLoopGroup
         self.logger = logger
         self.handler = handler
@@ -122,6 +128,7 @@ public final class WebSocketServer: Service, Sendable {
         let settings = WebSocketChannelHandler.Settings(
             role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols), connection: configuration.connection,
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
+            guards: WebSocketConnection.Guards(configuration.limits),
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)
@@ -133,7 +140,7 @@ public final class WebSocketServer: Service, Sendable {
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
                     guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
-                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings))
+                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings, refusal: self.admit(channel)))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -207,6 +214,23 @@ public final class WebSocketServer: Service, Sendable {
             for waiter in waiters { waiter.resume() }
         }
         return true
+    }
+
+    /// Counts a new connection against the limits; returns the refusal it gets when over them.
+    private func admit(_ channel: any Channel) -> WebSocketChannelHandler.Refusal? {
+        let key = ClientAddressKey(channel.remoteAddress)
+        let retryAfter = configuration.limits.retryAfter
+        switch counter.admit(key) {
+        case .admitted:
+            channel.closeFuture.whenComplete { [counter] _ in counter.release(key) }
+            return nil
+        case .serverFull:
+            logger.notice("refusing a connection: server full", metadata: ["limit": "\(configuration.limits.maxConnections)"])
+            return .init(status: 503, reason: "the server is at its connection limit", retryAfter: retryAfter)
+        case .addressFull(let key):
+            logger.notice("refusing a connection: address over its limit", metadata: ["address": "\(key)"])
+            return .init(status: 429, reason: "too many connections from \(key)", retryAfter: retryAfter)
+        }
     }
 
     private static func open(_ connection: WebSocketConnection, handler: Handler) {

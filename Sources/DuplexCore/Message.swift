@@ -109,6 +109,9 @@ public enum ConnectionError: Error, Sendable, Hashable, CustomStringConvertible 
     case closeReasonTooLong(Int)
     /// The negotiated compression failed to compress a message.
     case compressionFailed(String)
+    /// The peer reads too slowly: sending would queue more than the connection's limit of bytes
+    /// not yet taken by the socket. The connection is being closed with 1008.
+    case bufferLimitExceeded(limit: Int)
 
     public var description: String {
         switch self {
@@ -117,6 +120,7 @@ public enum ConnectionError: Error, Sendable, Hashable, CustomStringConvertible 
         case .invalidCloseCode(let code): "close code \(code.rawValue) may not be sent"
         case .closeReasonTooLong(let length): "close reason of \(length) bytes exceeds 123"
         case .compressionFailed(let reason): "compression failed: \(reason)"
+        case .bufferLimitExceeded(let limit): "slow consumer: more than \(limit) bytes queued"
         }
     }
 }

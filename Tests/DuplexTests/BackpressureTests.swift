@@ -22,10 +22,17 @@ import Testing
         try await client.send(upgradeRequest())
         client.channel.read()  // just the handshake response, then stop reading
 
-        try await Task.sleep(for: .milliseconds(500))
-        let stalledAt = written.withLockedValue { $0 }
+        // The writer stalls once the socket buffers fill: wait until the count holds for 500 ms
+        // (a loaded machine may take a while to get there), then check that it stays put.
+        var stalledAt = -1
+        var rounds = 0
+        while written.withLockedValue({ $0 }) != stalledAt && rounds < 20 {
+            stalledAt = written.withLockedValue { $0 }
+            rounds += 1
+            try await Task.sleep(for: .milliseconds(500))
+        }
         #expect(stalledAt < total / 4, "the writer ran ahead of a reader that reads nothing: \(stalledAt) of \(total)")
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(500))
         #expect(written.withLockedValue { $0 } == stalledAt, "still writing while the reader is stalled")
 
         try await client.channel.setOption(ChannelOptions.autoRead, value: true).get()

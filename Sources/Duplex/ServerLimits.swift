@@ -1,0 +1,166 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// A token bucket: `perSecond` tokens refill continuously up to `burst`.
+public struct RateLimit: Sendable, Hashable {
+    /// Tokens added per second.
+    public var perSecond: Double
+    /// The most tokens held: what may be spent at once after a quiet period.
+    public var burst: Double
+
+    /// Creates a limit of `perSecond` with a bucket of `burst` (default: two seconds' worth).
+    public init(perSecond: Double, burst: Double? = nil) {
+        self.perSecond = perSecond
+        self.burst = burst ?? perSecond * 2
+    }
+}
+
+/// The limits a server applies against denial of service. Each has a default meant for a public
+/// server; `.init()` gives them all.
+public struct ServerLimits: Sendable {
+    /// Open connections in all, including those in their opening handshake. Beyond it a request
+    /// gets 503 with `Retry-After`. Default 10,000.
+    public var maxConnections: Int
+    /// Open connections from one client address (IPv4 address, or IPv6 /64 prefix), including
+    /// those in their handshake. Beyond it a request gets 429 with `Retry-After`. Default 256.
+    public var maxConnectionsPerAddress: Int
+    /// The `Retry-After` sent with 503 and 429. Default 10 seconds.
+    public var retryAfter: TimeAmount
+    /// Messages a connection may send, per second; beyond it the server closes with 1008 and
+    /// "message rate exceeded". Default 1,000 per second with bursts of 2,000. nil: no limit.
+    public var messageRate: RateLimit?
+    /// Message bytes a connection may send, per second; beyond it the server closes with 1008 and
+    /// "byte rate exceeded". Default nil (the message size limit bounds each message already).
+    public var byteRate: RateLimit?
+    /// The most bytes queued for a connection and not yet taken by its socket. A peer that reads
+    /// too slowly for what the application sends is closed with 1008 "slow consumer" when a send
+    /// would pass it, instead of the server's memory growing. Writes give the application
+    /// backpressure long before (the async writer waits, `whenWritable` tells). Default 16 MiB.
+    public var maxBufferedBytes: Int
+    /// How long a connection may go without receiving anything before the server closes it with
+    /// 1001 "idle timeout". Default nil: WebSocket connections are often quiet for long; turn on
+    /// heartbeats or set this when dead peers must be found.
+    public var idleTimeout: TimeAmount?
+
+    /// Creates limits; every parameter has the documented default.
+    public init(maxConnections: Int = 10_000, maxConnectionsPerAddress: Int = 256, retryAfter: TimeAmount = .seconds(10),
+                messageRate: RateLimit? = RateLimit(perSecond: 1_000), byteRate: RateLimit? = nil,
+                maxBufferedBytes: Int = 16 << 20, idleTimeout: TimeAmount? = nil) {
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.retryAfter = retryAfter
+        self.messageRate = messageRate
+        self.byteRate = byteRate
+        self.maxBufferedBytes = maxBufferedBytes
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// A token bucket's state, advanced with the time passed in.
+struct TokenBucket {
+    let limit: RateLimit
+    private var tokens: Double
+    private var updated: NIODeadline
+
+    init(_ limit: RateLimit, now: NIODeadline) {
+        self.limit = limit
+        tokens = limit.burst
+        updated = now
+    }
+
+    /// Spends `cost` tokens if there are enough; returns whether there were.
+    mutating func spend(_ cost: Double, now: NIODeadline) -> Bool {
+        let elapsed = Double((now - updated).nanoseconds) / 1e9
+        if elapsed > 0 {
+            tokens = min(limit.burst, tokens + elapsed * limit.perSecond)
+            updated = now
+        }
+        guard tokens >= cost else { return false }
+        tokens -= cost
+        return true
+    }
+}
+
+/// The client address a per-address limit counts: an IPv4 address, or the /64 prefix of an IPv6
+/// address (one subscriber usually holds a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
+struct ClientAddressKey: Hashable, Sendable, CustomStringConvertible {
+    private let bytes: [UInt8]
+
+    init?(_ address: SocketAddress?) {
+        guard let address, case let bytes = Self.addressBytes(address), !bytes.isEmpty else { return nil }
+        if bytes.count == 16 {
+            let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+            self.bytes = mapped ? Array(bytes[12..<16]) : Array(bytes[0..<8])
+        } else {
+            self.bytes = bytes
+        }
+    }
+
+    var description: String {
+        bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
+            : stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+                .joined(separator: ":") + "::/64"
+    }
+
+    private static func addressBytes(_ address: SocketAddress) -> [UInt8] {
+        switch address {
+        case .v4(let v4):
+            var raw = v4.address.sin_addr
+            return withUnsafeBytes(of: &raw) { Array($0) }
+        case .v6(let v6):
+            var raw = v6.address.sin6_addr
+            return withUnsafeBytes(of: &raw) { Array($0) }
+        case .unixDomainSocket:
+            return []
+        }
+    }
+}
+
+/// Counts a server's connections, in all and per client address, and decides admission.
+final class ConnectionCounter: Sendable {
+    enum Admission: Equatable {
+        case admitted
+        case serverFull
+        case addressFull(ClientAddressKey)
+    }
+
+    private struct Counts {
+        var total = 0
+        var perAddress: [ClientAddressKey: Int] = [:]
+    }
+
+    private let counts = NIOLockedValueBox(Counts())
+    let limits: ServerLimits
+
+    init(limits: ServerLimits) { self.limits = limits }
+
+    /// Counts a new connection if the limits allow it; an admitted one must be released once.
+    func admit(_ key: ClientAddressKey?) -> Admission {
+        counts.withLockedValue { counts in
+            guard counts.total < limits.maxConnections else { return .serverFull }
+            if let key {
+                let current = counts.perAddress[key, default: 0]
+                guard current < limits.maxConnectionsPerAddress else { return .addressFull(key) }
+                counts.perAddress[key] = current + 1
+            }
+            counts.total += 1
+            return .admitted
+        }
+    }
+
+    func release(_ key: ClientAddressKey?) {
+        counts.withLockedValue { counts in
+            counts.total -= 1
+            if let key {
+                let remaining = counts.perAddress[key, default: 1] - 1
+                counts.perAddress[key] = remaining > 0 ? remaining : nil
+            }
+        }
+    }
+
+    /// The connections open from `key` now.
+    func count(for key: ClientAddressKey?) -> Int {
+        guard let key else { return 0 }
+        return counts.withLockedValue { $0.perAddress[key, default: 0] }
+    }
+}
