@@ -87,32 +87,14 @@ struct ClientAddressKey: Hashable, Sendable, CustomStringConvertible {
     private let bytes: [UInt8]
 
     init?(_ address: SocketAddress?) {
-        guard let address, case let bytes = Self.addressBytes(address), !bytes.isEmpty else { return nil }
-        if bytes.count == 16 {
-            let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
-            self.bytes = mapped ? Array(bytes[12..<16]) : Array(bytes[0..<8])
-        } else {
-            self.bytes = bytes
-        }
+        guard let bytes = address?.ipBytes else { return nil }
+        self.bytes = bytes.count == 16 ? IPNetwork.unmapped(bytes) ?? Array(bytes[0..<8]) : bytes
     }
 
     var description: String {
         bytes.count == 4 ? bytes.map(String.init).joined(separator: ".")
             : stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
                 .joined(separator: ":") + "::/64"
-    }
-
-    private static func addressBytes(_ address: SocketAddress) -> [UInt8] {
-        switch address {
-        case .v4(let v4):
-            var raw = v4.address.sin_addr
-            return withUnsafeBytes(of: &raw) { Array($0) }
-        case .v6(let v6):
-            var raw = v6.address.sin6_addr
-            return withUnsafeBytes(of: &raw) { Array($0) }
-        case .unixDomainSocket:
-            return []
-        }
     }
 }
 
@@ -134,33 +116,52 @@ final class ConnectionCounter: Sendable {
 
     init(limits: ServerLimits) { self.limits = limits }
 
-    /// Counts a new connection if the limits allow it; an admitted one must be released once.
+    /// Counts a new connection if the limits allow it: in all, and for `key` unless nil (a trusted
+    /// proxy's connection, counted by ``admitAddress(_:)`` once its client is known). An admitted
+    /// connection must be released once, with the same key.
     func admit(_ key: ClientAddressKey?) -> Admission {
         counts.withLockedValue { counts in
             guard counts.total < limits.maxConnections else { return .serverFull }
             if let key {
-                let current = counts.perAddress[key, default: 0]
-                guard current < limits.maxConnectionsPerAddress else { return .addressFull(key) }
-                counts.perAddress[key] = current + 1
+                guard Self.add(key, to: &counts, limit: limits.maxConnectionsPerAddress) else { return .addressFull(key) }
             }
             counts.total += 1
             return .admitted
         }
     }
 
+    /// Counts an admitted connection for `key` too, if that address is under its limit; one that
+    /// was counted must be released with ``releaseAddress(_:)``.
+    func admitAddress(_ key: ClientAddressKey) -> Bool {
+        counts.withLockedValue { Self.add(key, to: &$0, limit: limits.maxConnectionsPerAddress) }
+    }
+
     func release(_ key: ClientAddressKey?) {
         counts.withLockedValue { counts in
             counts.total -= 1
-            if let key {
-                let remaining = counts.perAddress[key, default: 1] - 1
-                counts.perAddress[key] = remaining > 0 ? remaining : nil
-            }
+            if let key { Self.remove(key, from: &counts) }
         }
+    }
+
+    func releaseAddress(_ key: ClientAddressKey) {
+        counts.withLockedValue { Self.remove(key, from: &$0) }
     }
 
     /// The connections open from `key` now.
     func count(for key: ClientAddressKey?) -> Int {
         guard let key else { return 0 }
         return counts.withLockedValue { $0.perAddress[key, default: 0] }
+    }
+
+    private static func add(_ key: ClientAddressKey, to counts: inout Counts, limit: Int) -> Bool {
+        let current = counts.perAddress[key, default: 0]
+        guard current < limit else { return false }
+        counts.perAddress[key] = current + 1
+        return true
+    }
+
+    private static func remove(_ key: ClientAddressKey, from counts: inout Counts) {
+        let remaining = counts.perAddress[key, default: 1] - 1
+        counts.perAddress[key] = remaining > 0 ? remaining : nil
     }
 }

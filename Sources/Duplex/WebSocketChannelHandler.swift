@@ -15,8 +15,9 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     struct Settings: Sendable {
         /// What differs between the two ends.
         enum Role: Sendable {
-            /// Accepting: which origins may connect, and how to pick a subprotocol.
-            case server(origins: OriginPolicy, subprotocols: SubprotocolPolicy)
+            /// Accepting: which origins may connect, how to pick a subprotocol, and the server's
+            /// admission state (counts, trusted proxies, the application's hook).
+            case server(origins: OriginPolicy, subprotocols: SubprotocolPolicy, gate: ServerGate)
             /// Connecting: the request to send, and who hears of a failed handshake.
             case client(handshake: ClientHandshake, onFailure: @Sendable (any Error) -> Void)
         }
@@ -39,25 +40,38 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private enum State {
         case handshaking(HTTPHeadParser, ByteBuffer)
+        /// A valid request waits for the application's admission hook; reading is held.
+        case admitting(Admitting)
         case open(WebSocketConnection)
         case done
     }
 
-    /// An HTTP refusal a server gives instead of any handshake, once the request head has arrived.
-    struct Refusal {
-        var status: Int
-        var reason: String
-        var retryAfter: TimeAmount
+    struct Admitting {
+        var head: HTTPRequestHead
+        var request: ServerHandshake.Request
+        var clientAddress: SocketAddress?
+        /// Bytes that came after the request (a client should send none before the 101).
+        var leftover: ByteBuffer
+    }
+
+    /// How a server counted a connection when it was accepted, before any request arrived.
+    enum EarlyAdmission {
+        /// Counted in all, and for its TCP peer's address unless that is a trusted proxy (then it
+        /// is counted for the client address the proxy forwards, once the request arrives).
+        case counted(peerAddress: Bool)
+        /// Over a limit: the request gets this status (503 or 429) with `Retry-After`.
+        case refused(status: Int, reason: String)
     }
 
     private let settings: Settings
-    private let refusal: Refusal?
+    private let earlyAdmission: EarlyAdmission
     private var state: State
     private var handshakeTimer: Scheduled<Void>?
+    private var readHeld = false
 
-    init(_ settings: Settings, refusal: Refusal? = nil) {
+    init(_ settings: Settings, admission: EarlyAdmission = .counted(peerAddress: true)) {
         self.settings = settings
-        self.refusal = refusal
+        self.earlyAdmission = admission
         state = .handshaking(HTTPHeadParser(maxHeadSize: settings.maxHandshakeSize), ByteBuffer())
     }
 
@@ -80,7 +94,10 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             context.writeAndFlush(NIOAny(buffer), promise: nil)
         }
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.handshakeTimeout) { [self] in
-            guard case .handshaking = state else { return }
+            switch state {
+            case .handshaking, .admitting: break
+            case .open, .done: return
+            }
             handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
         }
     }
@@ -88,7 +105,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
         switch state {
-        case .handshaking:
+        case .handshaking, .admitting:
             state = .done
             if case .client(_, let onFailure) = settings.role { onFailure(WebSocketClientError.connectionClosedDuringHandshake) }
         case .open(let connection):
@@ -102,7 +119,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch state {
-        case .handshaking:
+        case .handshaking, .admitting:
             handshakeFailed(context: context, error: error, response: nil)
         case .open(let connection):
             connection.logger.debug("connection error", metadata: ["error": "\(error)"])
@@ -124,6 +141,13 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             state = .done  // drop the buffer's other reference so appending does not copy
             buffer.writeImmutableBuffer(bytes)
             handshakeRead(context: context, parser: &parser, buffer: &buffer)
+        case .admitting(var admitting):
+            state = .done
+            admitting.leftover.writeImmutableBuffer(bytes)
+            guard admitting.leftover.readableBytes <= settings.maxHandshakeSize else {
+                return handshakeFailed(context: context, error: HandshakeRefused(reason: "data before the handshake completed"), response: nil)
+            }
+            state = .admitting(admitting)
         case .done:
             break
         }
@@ -143,18 +167,21 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .open(let connection) = state, connection.readingPaused {
+        switch state {
+        case .open(let connection) where connection.readingPaused:
             connection.readPending = true
-            return
+        case .admitting:
+            readHeld = true
+        default:
+            context.read()
         }
-        context.read()
     }
 
     // MARK: Handshake
 
     private func handshakeRead(context: ChannelHandlerContext, parser: inout HTTPHeadParser, buffer: inout ByteBuffer) {
         switch settings.role {
-        case .server(let origins, let subprotocols):
+        case .server(let origins, let subprotocols, let gate):
             let head: HTTPRequestHead?
             do {
                 head = try parser.parseRequest(&buffer)
@@ -166,12 +193,11 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 state = .handshaking(parser, buffer)
                 return
             }
-            if let refusal {
-                var response = ServerHandshake.response(rejecting: refusal.status, reason: refusal.reason)
-                response.head.headers.add("Retry-After", String(max(1, refusal.retryAfter.nanoseconds / 1_000_000_000)))
-                return handshakeFailed(context: context, error: HandshakeRefused(reason: refusal.reason), response: response)
+            if case .refused(let status, let reason) = earlyAdmission {
+                return handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                                       response: gate.limitResponse(status: status, reason: reason))
             }
-            accept(context: context, head: head, leftover: buffer, origins: origins, subprotocols: subprotocols)
+            admit(context: context, head: head, leftover: buffer, origins: origins, subprotocols: subprotocols, gate: gate)
         case .client(let handshake, _):
             let head: HTTPResponseHead?
             do {
@@ -199,13 +225,15 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             let connection = WebSocketConnection(
                 context: context, connection: Connection(role: .client, configuration: settings.connection, compression: codec),
                 subprotocol: accepted.subprotocol, extensions: accepted.extensions,
-                request: handshake.request, logger: settings.logger)
+                request: handshake.request, remoteAddress: context.channel.remoteAddress, logger: settings.logger)
             open(connection, leftover: buffer, onOpen: settings.onOpen)
         }
     }
 
-    private func accept(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer,
-                        origins: OriginPolicy, subprotocols: SubprotocolPolicy) {
+    /// A server's checks of a complete request, in order: the handshake, the Origin policy, the
+    /// client address's connection limit (behind a trusted proxy), then the application's hook.
+    private func admit(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer,
+                       origins: OriginPolicy, subprotocols: SubprotocolPolicy, gate: ServerGate) {
         let request: ServerHandshake.Request
         do {
             request = try ServerHandshake.validate(head)
@@ -218,19 +246,65 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             return handshakeFailed(context: context, error: error,
                                    response: ServerHandshake.response(rejecting: 403, reason: error.description))
         }
+        let peer = context.channel.remoteAddress
+        let client = ForwardedClient.address(peer: peer, headers: head.headers, trusted: gate.trustedProxies)
+        let key = ClientAddressKey(client)
+        if case .counted(peerAddress: false) = earlyAdmission, let key {
+            guard gate.counter.admitAddress(key) else {
+                let reason = "too many connections from \(key)"
+                return handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                                       response: gate.limitResponse(status: 429, reason: reason))
+            }
+            context.channel.closeFuture.whenComplete { [counter = gate.counter] _ in counter.releaseAddress(key) }
+        }
+        let admitting = Admitting(head: head, request: request, clientAddress: client, leftover: leftover)
+        guard let hook = gate.hook else {
+            return accept(context: context, admitting, subprotocols: subprotocols)
+        }
+        state = .admitting(admitting)
+        let question = AdmissionRequest(clientAddress: client, peerAddress: peer, head: head,
+                                        connectionsFromAddress: gate.counter.count(for: key))
+        let promise = context.eventLoop.makePromise(of: AdmissionDecision.self)
+        promise.completeWithTask { await hook(question) }
+        promise.futureResult.assumeIsolated().whenSuccess { [self] decision in
+            guard case .admitting(let admitting) = state else { return }
+            switch decision {
+            case .accept:
+                accept(context: context, admitting, subprotocols: subprotocols)
+                // Not inside a read: what onOpen sent waits for no read to complete.
+                if case .open(let connection) = state {
+                    connection.isReading = false
+                    connection.readComplete()
+                }
+                if readHeld {
+                    readHeld = false
+                    read(context: context)
+                }
+            case .reject(let status, let reason):
+                handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                                response: ServerGate.response(status: status, reason: reason))
+            case .challenge(let challenge):
+                handshakeFailed(context: context, error: HandshakeRefused(reason: challenge.reason),
+                                response: ServerGate.response(status: challenge.status, reason: challenge.reason, headers: challenge.headers))
+            }
+        }
+    }
+
+    private func accept(context: ChannelHandlerContext, _ admitting: Admitting, subprotocols: SubprotocolPolicy) {
         var logger = settings.logger
-        logger[metadataKey: "ws.peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
-        let subprotocol = subprotocols.select(offered: request.subprotocols)
-        let (extensions, codec) = serverCompression(context: context, offers: request.extensions, logger: logger)
-        let response = ServerHandshake.response(accepting: request, subprotocol: subprotocol, extensions: extensions)
+        logger[metadataKey: "ws.peer"] = "\(admitting.clientAddress.map { "\($0)" } ?? "?")"
+        let subprotocol = subprotocols.select(offered: admitting.request.subprotocols)
+        let (extensions, codec) = serverCompression(context: context, offers: admitting.request.extensions, logger: logger)
+        let response = ServerHandshake.response(accepting: admitting.request, subprotocol: subprotocol, extensions: extensions)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         response.write(into: &buffer)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
         handshakeTimer?.cancel()
         let connection = WebSocketConnection(
             context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
-            subprotocol: subprotocol, extensions: extensions, request: head, logger: logger, guards: settings.guards)
-        open(connection, leftover: leftover, onOpen: settings.onOpen)
+            subprotocol: subprotocol, extensions: extensions, request: admitting.head, remoteAddress: admitting.clientAddress,
+            logger: logger, guards: settings.guards)
+        open(connection, leftover: admitting.leftover, onOpen: settings.onOpen)
     }
 
     /// The server's answer to the client's extension offers, and the codec it agreed to.
@@ -331,7 +405,7 @@ extension WebSocketChannelHandler {
         switch state {
         case .open(let connection):
             try? connection.close(code: .goingAway, reason: "server shutting down")
-        case .handshaking, .done:
+        case .handshaking, .admitting, .done:
             break
         }
     }

@@ -3,13 +3,12 @@ public import DuplexCore
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NIOSSL
 
 /// Why a client could not connect.
 public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
     /// The URL is not a valid `ws://` or `wss://` URL.
     case invalidURL(String)
-    /// The scheme is recognised but not supported by this build (`wss://` needs TLS).
-    case unsupportedScheme(String)
     /// The server did not complete the opening handshake in time.
     case handshakeTimedOut
     /// The server closed the connection before completing the opening handshake.
@@ -27,7 +26,6 @@ public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidURL(let url): "invalid WebSocket URL: \(url)"
-        case .unsupportedScheme(let scheme): "unsupported scheme \(scheme)"
         case .handshakeTimedOut: "opening handshake timed out"
         case .connectionClosedDuringHandshake: "connection closed during the opening handshake"
         case .malformedResponse(let error): "malformed handshake response: \(error)"
@@ -78,10 +76,17 @@ public enum WebSocketClient {
         /// allow fails the connection with ``WebSocketClientError/extensionNegotiationFailed(_:)``.
         public var compression: PerMessageDeflate.Configuration?
 
+        /// TLS for `wss://` URLs. Default: swift-nio-ssl's client defaults — the system's trusted
+        /// roots, hostname verification, TLS 1.2 or later — with ALPN `http/1.1`. Set
+        /// `trustRoots` to trust a private CA.
+        public var tls: TLSConfiguration
+
         /// Creates a configuration; every parameter has a documented default.
         public init(connection: Connection.Configuration = .init(), headers: HTTPFields = [:], subprotocols: [String] = [],
                     connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(10),
-                    maxHandshakeSize: Int = 16 * 1024, compression: PerMessageDeflate.Configuration? = nil) {
+                    maxHandshakeSize: Int = 16 * 1024, compression: PerMessageDeflate.Configuration? = nil,
+                    tls: TLSConfiguration = WebSocketClient.defaultTLS) {
+            self.tls = tls
             self.compression = compression
             self.connection = connection
             self.headers = headers
@@ -90,6 +95,14 @@ public enum WebSocketClient {
             self.handshakeTimeout = handshakeTimeout
             self.maxHandshakeSize = maxHandshakeSize
         }
+    }
+
+    /// The default TLS for `wss://`: system roots, hostname verification, TLS 1.2+, ALPN `http/1.1`.
+    public static var defaultTLS: TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.applicationProtocols = ["http/1.1"]
+        return tls
     }
 
     /// Connects and returns the connection in the async API once the handshake succeeds.
@@ -148,7 +161,13 @@ public enum WebSocketClient {
     private static func connect(to url: WebSocketURL, configuration: Configuration, eventLoop: any EventLoop, logger: Logger,
                                 onOpen: @escaping @Sendable (WebSocketConnection) -> Void,
                                 onFailure: @escaping @Sendable (any Error) -> Void) async throws {
-        guard !url.isSecure else { throw WebSocketClientError.unsupportedScheme("wss") }
+        let tls: NIOSSLContext?
+        do {
+            tls = url.isSecure ? try NIOSSLContext(configuration: configuration.tls) : nil
+        } catch {
+            onFailure(error)
+            throw error
+        }
         let handshake = ClientHandshake(host: url.hostHeader, target: url.target, headers: configuration.headers,
                                         subprotocols: configuration.subprotocols,
                                         extensions: configuration.compression.map { [PerMessageDeflate.offer(configuration: $0)] } ?? [])
@@ -165,6 +184,12 @@ public enum WebSocketClient {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            // SNI takes a name, never an IP literal.
+                            let isLiteral = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls, serverHostname: isLiteral ? nil : url.host))
+                        }
                         try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings))
                     }
                 }

@@ -25,7 +25,8 @@ public final class WebSocketConnection {
     public let extensions: [WebSocketExtension]
     /// The opening request: the client's (on a server), or the one sent (on a client).
     public let request: HTTPRequestHead
-    /// The peer's address.
+    /// The peer's address: on a server, the client's — the TCP peer, or behind a trusted proxy
+    /// (``WebSocketServer/Configuration/trustedProxies``) the address the proxy forwarded.
     public let remoteAddress: SocketAddress?
     /// A logger with this connection's id in its metadata.
     public var logger: Logger
@@ -90,7 +91,7 @@ public final class WebSocketConnection {
     private var rateExceeded = false
 
     init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
-         request: HTTPRequestHead, logger: Logger, guards: Guards = .none) {
+         request: HTTPRequestHead, remoteAddress: SocketAddress?, logger: Logger, guards: Guards = .none) {
         self.guards = guards
         let now = NIODeadline.now()
         self.messageBucket = guards.messageRate.map { TokenBucket($0, now: now) }
@@ -102,7 +103,7 @@ public final class WebSocketConnection {
         self.subprotocol = subprotocol
         self.extensions = extensions
         self.request = request
-        self.remoteAddress = context.channel.remoteAddress
+        self.remoteAddress = remoteAddress
         self.logger = logger
         self.output = ByteBuffer()  // allocated on first use: an idle connection holds no output memory
     }

@@ -51,12 +51,26 @@ public final class WebSocketServer: Service, Sendable {
         /// ``PerMessageDeflate/Configuration/lowMemory`` about 26 KiB. The inflated size of every
         /// message counts against ``Connection/Configuration/maxMessageSize`` while it is inflated.
         public var compression: PerMessageDeflate.Configuration?
+        /// TLS for `wss://`, or nil (the default) for plain `ws://`.
+        public var tls: ServerTLS?
+        /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` fields name the client. A
+        /// connection from anywhere else is its own client, whatever those fields say. The client
+        /// address is what per-address limits count, the admission hook sees and
+        /// ``WebSocketConnection/remoteAddress`` gives. Default: none.
+        public var trustedProxies: [IPNetwork]
+        /// The application's say on each connection before it opens; nil (the default) admits
+        /// every request that passes the server's own checks.
+        public var admission: AdmissionHook?
 
         /// Creates a configuration; every parameter has a documented default.
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
                     subprotocols: SubprotocolPolicy = .none, origins: OriginPolicy = .sameOrigin, handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
-                    backlog: Int32 = 1024, limits: ServerLimits = .init(), compression: PerMessageDeflate.Configuration? = nil) {
+                    backlog: Int32 = 1024, limits: ServerLimits = .init(), compression: PerMessageDeflate.Configuration? = nil,
+                    tls: ServerTLS? = nil, trustedProxies: [IPNetwork] = [], admission: AdmissionHook? = nil) {
+            self.tls = tls
+            self.trustedProxies = trustedProxies
+            self.admission = admission
             self.limits = limits
             self.compression = compression
             self.host = host
@@ -86,7 +100,7 @@ public final class WebSocketServer: Service, Sendable {
     private let logger: Logger
     private let handler: Handler
     private let state = NIOLockedValueBox(ServerState())
-    private let counter: ConnectionCounter
+    private let gate: ServerGate
 
     private struct ServerState {
         var channel: (any Channel)?
@@ -104,7 +118,7 @@ public final class WebSocketServer: Service, Sendable {
     public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "duplex.server"), handler: Handler) {
         self.configuration = configuration
-        self.counter = ConnectionCounter(limits: configuration.limits)
+        self.gate = ServerGate(limits: configuration.limits, trustedProxies: configuration.trustedProxies, hook: configuration.admission)
         self.group = eventLoopGroup
         self.logger = logger
         self.handler = handler
@@ -126,7 +140,7 @@ public final class WebSocketServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let settings = WebSocketChannelHandler.Settings(
-            role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols), connection: configuration.connection,
+            role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols, gate: gate), connection: configuration.connection,
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
             guards: WebSocketConnection.Guards(configuration.limits),
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
@@ -140,7 +154,10 @@ public final class WebSocketServer: Service, Sendable {
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
                     guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
-                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings, refusal: self.admit(channel)))
+                    if let tls = self.configuration.tls {
+                        try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
+                    }
+                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings, admission: self.admit(channel)))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -216,20 +233,21 @@ public final class WebSocketServer: Service, Sendable {
         return true
     }
 
-    /// Counts a new connection against the limits; returns the refusal it gets when over them.
-    private func admit(_ channel: any Channel) -> WebSocketChannelHandler.Refusal? {
-        let key = ClientAddressKey(channel.remoteAddress)
-        let retryAfter = configuration.limits.retryAfter
-        switch counter.admit(key) {
+    /// Counts a new connection against the limits, for its TCP peer's address unless that is a
+    /// trusted proxy; says how it was counted, or the refusal it gets once its request arrives.
+    private func admit(_ channel: any Channel) -> WebSocketChannelHandler.EarlyAdmission {
+        let peer = channel.remoteAddress
+        let key = gate.isTrustedProxy(peer) ? nil : ClientAddressKey(peer)
+        switch gate.counter.admit(key) {
         case .admitted:
-            channel.closeFuture.whenComplete { [counter] _ in counter.release(key) }
-            return nil
+            channel.closeFuture.whenComplete { [counter = gate.counter] _ in counter.release(key) }
+            return .counted(peerAddress: key != nil)
         case .serverFull:
             logger.notice("refusing a connection: server full", metadata: ["limit": "\(configuration.limits.maxConnections)"])
-            return .init(status: 503, reason: "the server is at its connection limit", retryAfter: retryAfter)
+            return .refused(status: 503, reason: "the server is at its connection limit")
         case .addressFull(let key):
             logger.notice("refusing a connection: address over its limit", metadata: ["address": "\(key)"])
-            return .init(status: 429, reason: "too many connections from \(key)", retryAfter: retryAfter)
+            return .refused(status: 429, reason: "too many connections from \(key)")
         }
     }
 

@@ -3,6 +3,7 @@ import Duplex
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +25,18 @@ struct Serve: AsyncParsableCommand {
         discussion: "Browsers on other origins get 403, against cross-site WebSocket hijacking. Clients that send no Origin are accepted."))
     var allowedOrigins: [String] = []
 
+    @Option(help: ArgumentHelp("A PEM file with the TLS certificate chain, leaf first: serve wss:// (with --tls-key).",
+                               discussion: "SIGHUP reloads the certificate and key; new connections get them."))
+    var tlsCert: String?
+
+    @Option(help: "The PEM file with the TLS private key.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
+        "A reverse proxy (address or network, repeatable: 10.0.0.0/8, ::1) whose Forwarded / X-Forwarded-For names the client.",
+        discussion: "Per-address limits then count the forwarded client. Headers from anyone else are ignored."))
+    var trustedProxies: [String] = []
+
     @Option(help: "The largest message accepted, in bytes (close 1009 beyond).")
     var maxMessageSize = 16 << 20
 
@@ -43,6 +56,21 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The zlib memory level, 1 to 9: hash tables of 2^(level+9) bytes per compressor.")
     var compressionMemoryLevel = 8
+
+    @Option(help: "Open connections in all; beyond it a request gets 503 with Retry-After.")
+    var maxConnections = 10_000
+
+    @Option(help: "Open connections from one address (IPv4, or IPv6 /64); beyond it 429 with Retry-After.")
+    var maxConnectionsPerAddress = 256
+
+    @Option(help: "Messages a connection may send per second, with bursts of twice that; beyond it close 1008. 0: no limit.")
+    var maxMessageRate = 1_000.0
+
+    @Option(help: "Bytes queued for a slow reader before the server closes it with 1008.")
+    var maxBufferedBytes = 16 << 20
+
+    @Option(help: "Seconds a connection may receive nothing before close 1001; 0: never.")
+    var idleTimeout = 0.0
 
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -68,23 +96,47 @@ struct Serve: AsyncParsableCommand {
         guard (1...9).contains(compressionLevel) else {
             throw ValidationError("--compression-level must be 1 to 9, not \(compressionLevel)")
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        for proxy in trustedProxies {
+            do { _ = try IPNetwork(proxy) } catch { throw ValidationError("--trusted-proxy: \(error)") }
+        }
+        guard maxConnections > 0, maxConnectionsPerAddress > 0 else {
+            throw ValidationError("--max-connections and --max-connections-per-address must be positive")
+        }
+        guard maxMessageRate >= 0, idleTimeout >= 0, maxBufferedBytes > 0 else {
+            throw ValidationError("--max-message-rate and --idle-timeout must not be negative, --max-buffered-bytes must be positive")
+        }
     }
 
     func run() async throws {
         var logger = Logger(label: "duplex")
         logger.logLevel = logLevel
+        var tls: ServerTLS?
+        if let tlsCert, let tlsKey {
+            do {
+                tls = try ServerTLS(certificateChainPath: tlsCert, privateKeyPath: tlsKey)
+            } catch {
+                throw ValidationError("cannot use --tls-cert \(tlsCert) and --tls-key \(tlsKey): \(error)")
+            }
+        }
         let configuration = WebSocketServer.Configuration(
             host: host, port: port,
             connection: .init(maxFrameSize: maxMessageSize, maxMessageSize: maxMessageSize),
             subprotocols: subprotocols.isEmpty ? .none : .supported(subprotocols),
             origins: OriginPolicy(allowed: allowedOrigins),
-            compression: compression)
+            limits: limits,
+            compression: compression,
+            tls: tls,
+            trustedProxies: try trustedProxies.map { try IPNetwork($0) })
         let server = WebSocketServer(configuration: configuration, logger: logger, handler: .callbacks { ws in
             ws.onMessage = { ws, message in try? ws.send(message) }
         })
         let address = try await server.start()
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        say("duplex: echo server listening on ws://\(shownHost):\(address.port ?? port)/")
+        say("duplex: echo server listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)/")
+        if let tls { Task { await Self.reloadOnHangUp(tls, logger: logger) } }
         logger.info("permessage-deflate", metadata: ["compression": "\(compressionSummary)"])
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server)],
@@ -96,6 +148,26 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// Reloads the certificate and key on every SIGHUP; a failed reload keeps the current ones.
+    static func reloadOnHangUp(_ tls: ServerTLS, logger: Logger) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            do {
+                try tls.reload()
+                logger.notice("TLS certificate reloaded", metadata: ["certificate": "\(tls.certificateChainPath)"])
+            } catch {
+                logger.error("TLS certificate reload failed; keeping the current one", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    var limits: ServerLimits {
+        ServerLimits(
+            maxConnections: maxConnections, maxConnectionsPerAddress: maxConnectionsPerAddress,
+            messageRate: maxMessageRate > 0 ? RateLimit(perSecond: maxMessageRate) : nil,
+            maxBufferedBytes: maxBufferedBytes,
+            idleTimeout: idleTimeout > 0 ? .nanoseconds(Int64(idleTimeout * 1e9)) : nil)
+    }
+
     var compressionSummary: String {
         guard let compression else { return "off" }
         let context = compression.serverNoContextTakeover ? "no context takeover, shared per-thread zlib streams" : "context takeover"

@@ -7,10 +7,10 @@ import Testing
 /// Every denial-of-service limit over real sockets: the bad client, the exact refusal, and a
 /// well-behaved client that keeps exchanging messages meanwhile.
 @Suite(.timeLimit(.minutes(1))) struct LimitsTests {
-    func server(_ limits: ServerLimits, handshakeTimeout: TimeAmount = .seconds(10),
+    func server(_ limits: ServerLimits, handshakeTimeout: TimeAmount = .seconds(10), connection: Connection.Configuration = .init(),
                 handler: WebSocketServer.Handler? = nil) async throws -> (WebSocketServer, Int) {
         let server = WebSocketServer(
-            configuration: .init(port: 0, handshakeTimeout: handshakeTimeout, limits: limits),
+            configuration: .init(port: 0, connection: connection, handshakeTimeout: handshakeTimeout, limits: limits),
             handler: handler ?? .callbacks { ws in ws.onMessage = { ws, message in try? ws.send(message) } })
         return (server, try await server.start().port!)
     }
@@ -84,7 +84,7 @@ import Testing
     /// a client on 127.0.0.1 keeps exchanging messages and a new one connects, and the half-open
     /// ones are dropped at the handshake timeout.
     @Test func halfFinishedHandshakesFromOneAddressDoNotStarveOthers() async throws {
-        let (server, port) = try await server(ServerLimits(maxConnectionsPerAddress: 256), handshakeTimeout: .seconds(6))
+        let (server, port) = try await server(ServerLimits(maxConnectionsPerAddress: 256), handshakeTimeout: .seconds(10))
         let good = try await Talker.connect(port: port)
         var attackers: [any Channel] = []
         for _ in 0..<300 {
@@ -106,7 +106,7 @@ import Testing
 
     @Test func messageRateClosesWith1008AndDeliversWhatCameWithinIt() async throws {
         let delivered = NIOLockedValueBox(0)
-        let (server, port) = try await server(ServerLimits(messageRate: RateLimit(perSecond: 5, burst: 10)),
+        let (server, port) = try await server(ServerLimits(messageRate: RateLimit(perSecond: 0.1, burst: 10)),
                                               handler: .callbacks { ws in
                                                   ws.onMessage = { ws, message in
                                                       delivered.withLockedValue { $0 += 1 }
@@ -129,11 +129,13 @@ import Testing
 
     @Test func byteRateClosesWith1008() async throws {
         let (server, port) = try await server(ServerLimits(messageRate: nil, byteRate: RateLimit(perSecond: 10_000, burst: 20_000)))
+        let good = try await Talker.connect(port: port)
         let flooder = try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/")
         for _ in 0..<10 { try? await flooder.outbound.write(.binary(ByteBuffer(repeating: 7, count: 5_000))) }
         let info = await flooder.outbound.closeInfo()
         #expect(info.code == .policyViolation)
         #expect(info.reason == "byte rate exceeded")
+        try await good.exchange(count: 5, tag: "good")
         await server.shutdown()
     }
 
@@ -143,6 +145,10 @@ import Testing
         let outcome = NIOLockedValueBox<(sent: Int, maxBuffered: Int, error: ConnectionError?)>((0, 0, nil))
         let limit = 1 << 20
         let (server, port) = try await server(ServerLimits(maxBufferedBytes: limit), handler: .callbacks { ws in
+            guard ws.request.target == "/firehose" else {
+                ws.onMessage = { ws, message in try? ws.send(message) }
+                return
+            }
             let chunk = ByteBuffer(repeating: 1, count: 64 * 1024)
             func pump() {
                 for _ in 0..<64 {
@@ -158,12 +164,13 @@ import Testing
             }
             pump()
         })
+        let good = try await Talker.connect(port: port)
         // A client that reads nothing: no autoRead, a small receive buffer.
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: false)
             .channelOption(.socketOption(.so_rcvbuf), value: 16 * 1024)
             .connect(host: "127.0.0.1", port: port).get()
-        try await channel.writeAndFlush(ByteBuffer(string: upgradeRequest())).get()
+        try await channel.writeAndFlush(ByteBuffer(string: upgradeRequest(path: "/firehose"))).get()
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
         while outcome.withLockedValue({ $0.error == nil }), clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
@@ -171,26 +178,60 @@ import Testing
         #expect(error == .bufferLimitExceeded(limit: limit))
         #expect(maxBuffered <= limit)
         #expect(sent > 0)
+        try await good.exchange(count: 5, tag: "good")
         channel.close(promise: nil)
         await server.shutdown()
     }
 
     @Test func idleConnectionIsClosedWith1001AndABusyOneIsNot() async throws {
-        let (server, port) = try await server(ServerLimits(idleTimeout: .seconds(1)))
+        let (server, port) = try await server(ServerLimits(idleTimeout: .seconds(2)))
         let idle = try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/")
         let busy = try await Talker.connect(port: port)
         let start = ContinuousClock.now
         async let closed = (idle.outbound.closeInfo(), ContinuousClock.now - start)
-        // Busy for two and a half times the idle timeout, a message every 200 ms: never closed.
-        for index in 0..<12 {
+        // Busy for twice the idle timeout, a message every 200 ms: never closed.
+        for index in 0..<20 {
             try await busy.exchange(count: 1, tag: "busy \(index)")
             try await Task.sleep(for: .milliseconds(200))
         }
         let (info, after) = await closed
         #expect(info.code == .goingAway)
         #expect(info.reason == "idle timeout")
-        #expect(after < .seconds(5))
+        #expect(after < .seconds(6))
         _ = try await busy.ws.outbound.close()
+        await server.shutdown()
+    }
+
+    /// The close frame a raw client got: code and reason.
+    func closeFrame(of raw: RawTCPClient) async throws -> (code: UInt16?, reason: String) {
+        let bytes = try await raw.receivedUntilClosed()
+        let close = try #require(try framesAfterHead(bytes).frames.last { $0.header.opcode == .close })
+        var payload = close.payload
+        return (payload.readInteger(as: UInt16.self), String(buffer: payload))
+    }
+
+    @Test func oversizedFrameAndMessageAreClosedWith1009() async throws {
+        let (server, port) = try await server(ServerLimits(), connection: .init(maxFrameSize: 1_000, maxMessageSize: 4_000))
+        let good = try await Talker.connect(port: port)
+
+        let bigFrame = try await RawTCPClient.connect(port: port)
+        try await bigFrame.send(upgradeRequest())
+        try await bigFrame.send(clientFrame(opcode: 2, payload: [UInt8](repeating: 1, count: 1_001)))
+        let frameClose = try await closeFrame(of: bigFrame)
+        #expect(frameClose.code == 1009)
+        #expect(frameClose.reason == "frame of 1001 bytes exceeds limit 1000")
+
+        // Five fragments of 1,000 bytes: each frame fits, the message does not.
+        let bigMessage = try await RawTCPClient.connect(port: port)
+        try await bigMessage.send(upgradeRequest())
+        for index in 0..<5 {
+            try await bigMessage.send(clientFrame(fin: index == 4, opcode: index == 0 ? 2 : 0, payload: [UInt8](repeating: 2, count: 1_000)))
+        }
+        let messageClose = try await closeFrame(of: bigMessage)
+        #expect(messageClose.code == 1009)
+        #expect(messageClose.reason == "message exceeds limit of 4000 bytes")
+
+        try await good.exchange(count: 5, tag: "good")
         await server.shutdown()
     }
 

@@ -23,9 +23,11 @@ final class RawTCPClient: Sendable {
         self.collector = collector
     }
 
-    static func connect(port: Int) async throws -> RawTCPClient {
+    /// Connects to the loopback server on `port` from `localAddress` (any 127.x.y.z works on Linux).
+    static func connect(port: Int, from localAddress: String = "127.0.0.1") async throws -> RawTCPClient {
         let collector = Collector()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(to: try SocketAddress(ipAddress: localAddress, port: 0))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }

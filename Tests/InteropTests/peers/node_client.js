@@ -1,6 +1,6 @@
 // Client on Node `ws` for Duplex's interop tests: a scripted exchange with an echo server.
-// Usage: node_client.js URL [--subprotocol X] [--deflate on|small]. Prints "EXT <extensions>" once
-// connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
+// Usage: node_client.js URL [--subprotocol X] [--deflate on|small] [--ca PEM]. Prints "TLS <version>
+// <alpn> <serial>" for a wss:// URL (trusting only the CA in PEM), "EXT <extensions>" once connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
 // message on any mismatch. `--deflate on` offers ws's default permessage-deflate (compressing
 // messages of 1 KiB or more), `small` no context takeover both ways and 1 KiB / 512-byte windows.
 const WebSocket = require('ws');
@@ -9,8 +9,10 @@ const args = process.argv.slice(2);
 const url = args[0];
 const subprotocols = [];
 let deflate = false;
+let ca;
 for (let i = 1; i < args.length; i++) {
   if (args[i] === '--subprotocol') subprotocols.push(args[++i]);
+  else if (args[i] === '--ca') ca = require('fs').readFileSync(args[++i]);
   else if (args[i] === '--deflate') {
     deflate = args[++i] === 'small'
       ? { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9, threshold: 0 }
@@ -27,7 +29,7 @@ const messages = [
 ];
 
 const fail = (why) => { console.log(`FAIL ${why}`); process.exit(1); };
-const ws = new WebSocket(url, subprotocols, { perMessageDeflate: deflate, maxPayload: 1 << 24 });
+const ws = new WebSocket(url, subprotocols, { perMessageDeflate: deflate, maxPayload: 1 << 24, ca, ALPNProtocols: ['http/1.1'] });
 let index = 0;
 let agreed = '';
 ws.on('upgrade', (response) => { agreed = response.headers['sec-websocket-extensions'] || ''; });
@@ -36,6 +38,8 @@ const sendNext = () => {
   ws.send(payload, { binary: kind === 'binary' });
 };
 ws.on('open', () => {
+  const socket = ws._socket;
+  if (socket.encrypted) console.log(`TLS ${socket.getProtocol()} ${socket.alpnProtocol} ${socket.getPeerCertificate().serialNumber}`);
   if (subprotocols.length && !subprotocols.includes(ws.protocol)) fail(`subprotocol ${ws.protocol}`);
   console.log(`EXT ${agreed}`);
   sendNext();

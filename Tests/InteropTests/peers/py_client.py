@@ -1,12 +1,13 @@
 """Client on Python `websockets` for Duplex's interop tests: a scripted exchange with an echo server.
 
-Usage: py_client.py URL [--subprotocol X] [--deflate on|small]. Prints "EXT <extensions>" once
-connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
+Usage: py_client.py URL [--subprotocol X] [--deflate on|small] [--ca PEM]. Prints "TLS <version>
+<alpn> <serial>" for a wss:// URL (trusting only the CA in PEM), "EXT <extensions>" once connected, "OK <kind>" per echoed message and "CLOSE <code> <reason>" at the end; exits 1 with a
 message on any mismatch. `--deflate on` offers websockets' default permessage-deflate, `small` offers
 no context takeover both ways and 1 KiB / 512-byte windows.
 """
 import argparse
 import asyncio
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -32,7 +33,12 @@ async def main():
     parser.add_argument("url")
     parser.add_argument("--subprotocol", action="append", default=[])
     parser.add_argument("--deflate", choices=["on", "small"])
+    parser.add_argument("--ca")
     args = parser.parse_args()
+    context = None
+    if args.ca:
+        context = ssl.create_default_context(cafile=args.ca)
+        context.set_alpn_protocols(["http/1.1"])
     extensions = None
     if args.deflate == "small":
         extensions = [ClientPerMessageDeflateFactory(
@@ -40,7 +46,10 @@ async def main():
             server_max_window_bits=10, client_max_window_bits=9)]
     compression = "deflate" if args.deflate == "on" else None
     async with connect(args.url, subprotocols=args.subprotocol or None, compression=compression,
-                       extensions=extensions, max_size=2**24) as ws:
+                       extensions=extensions, max_size=2**24, ssl=context) as ws:
+        tls = ws.transport.get_extra_info("ssl_object")
+        if tls is not None:
+            print(f"TLS {tls.version()} {tls.selected_alpn_protocol()} {tls.getpeercert()['serialNumber']}", flush=True)
         if args.subprotocol and ws.subprotocol not in args.subprotocol:
             fail(f"subprotocol {ws.subprotocol!r}")
         print(f"EXT {ws.response.headers.get('Sec-WebSocket-Extensions', '')}", flush=True)
