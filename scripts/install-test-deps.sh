@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the interop tests need, only where it is missing: Python `websockets` (PyPI) and
-# Node `ws` (Debian's node-ws). Idempotent; a no-op taking about a second when all is present.
+# Installs what the interop tests need, only where it is missing: Python `websockets` (PyPI), Node
+# `ws` (Debian's node-ws) and the `openssl` command (the TLS tests make their certificates with it). Idempotent; a no-op taking about a second when all is present.
 set -euo pipefail
 WEBSOCKETS_VERSION=17.4
 SUDO=""
@@ -11,9 +11,14 @@ if ! python3 -c "import websockets, sys; sys.exit(0 if websockets.__version__ ==
   python3 -m pip install --quiet --disable-pip-version-check "websockets==$WEBSOCKETS_VERSION"
 fi
 
+PACKAGES=""
 if ! command -v node >/dev/null 2>&1 || ! NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs node -e "require('ws')" 2>/dev/null; then
-  echo "install-test-deps: apt-get install node-ws"
+  PACKAGES="node-ws"
+fi
+command -v openssl >/dev/null 2>&1 || PACKAGES="$PACKAGES openssl"
+if [ -n "$PACKAGES" ]; then
+  echo "install-test-deps: apt-get install ${PACKAGES# }"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq node-ws >/dev/null
+  $SUDO apt-get install -y -qq $PACKAGES >/dev/null
 fi
