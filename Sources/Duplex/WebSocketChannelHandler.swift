@@ -31,6 +31,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         var sharedStreams: SharedStreamsByLoop? = nil
         /// What each open connection enforces (a server's rates, buffered bytes, idle time).
         var guards: WebSocketConnection.Guards = .none
+        /// Pings this end sends and application pings it answers.
+        var heartbeat: Heartbeat = .none
         var handshakeTimeout: TimeAmount
         var maxHandshakeSize: Int
         var logger: Logger
@@ -225,7 +227,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             let connection = WebSocketConnection(
                 context: context, connection: Connection(role: .client, configuration: settings.connection, compression: codec),
                 subprotocol: accepted.subprotocol, extensions: accepted.extensions,
-                request: handshake.request, remoteAddress: context.channel.remoteAddress, logger: settings.logger)
+                request: handshake.request, remoteAddress: context.channel.remoteAddress, logger: settings.logger,
+                heartbeat: settings.heartbeat)
             open(connection, leftover: buffer, onOpen: settings.onOpen)
         }
     }
@@ -303,7 +306,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         let connection = WebSocketConnection(
             context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
             subprotocol: subprotocol, extensions: extensions, request: admitting.head, remoteAddress: admitting.clientAddress,
-            logger: logger, guards: settings.guards)
+            logger: logger, guards: settings.guards, heartbeat: settings.heartbeat)
         open(connection, leftover: admitting.leftover, onOpen: settings.onOpen)
     }
 

@@ -80,12 +80,16 @@ public enum WebSocketClient {
         /// roots, hostname verification, TLS 1.2 or later — with ALPN `http/1.1`. Set
         /// `trustRoots` to trust a private CA.
         public var tls: TLSConfiguration
+        /// Pings to find a dead server (protocol or application pings), and application pings to
+        /// answer. Default ``Heartbeat/none``.
+        public var heartbeat: Heartbeat
 
         /// Creates a configuration; every parameter has a documented default.
         public init(connection: Connection.Configuration = .init(), headers: HTTPFields = [:], subprotocols: [String] = [],
                     connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, compression: PerMessageDeflate.Configuration? = nil,
-                    tls: TLSConfiguration = WebSocketClient.defaultTLS) {
+                    tls: TLSConfiguration = WebSocketClient.defaultTLS, heartbeat: Heartbeat = .none) {
+            self.heartbeat = heartbeat
             self.tls = tls
             self.compression = compression
             self.connection = connection
@@ -175,7 +179,7 @@ public enum WebSocketClient {
         logger[metadataKey: "ws.url"] = "\(url)"
         let settings = WebSocketChannelHandler.Settings(
             role: .client(handshake: handshake, onFailure: onFailure), connection: configuration.connection,
-            compression: configuration.compression,
+            compression: configuration.compression, heartbeat: configuration.heartbeat,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: onOpen)
         do {

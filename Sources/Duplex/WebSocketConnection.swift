@@ -84,6 +84,11 @@ public final class WebSocketConnection {
     }
 
     private let guards: Guards
+    private let heartbeat: Heartbeat
+    private var pingTimer: Scheduled<Void>?
+    private var pingDeadline: Scheduled<Void>?
+    /// Whether the connection is being given up (a heartbeat timed out): TCP closes at once.
+    private var abandoning = false
     private var messageBucket: TokenBucket?
     private var byteBucket: TokenBucket?
     private var lastReceived = NIODeadline.now()
@@ -91,8 +96,10 @@ public final class WebSocketConnection {
     private var rateExceeded = false
 
     init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
-         request: HTTPRequestHead, remoteAddress: SocketAddress?, logger: Logger, guards: Guards = .none) {
+         request: HTTPRequestHead, remoteAddress: SocketAddress?, logger: Logger, guards: Guards = .none,
+         heartbeat: Heartbeat = .none) {
         self.guards = guards
+        self.heartbeat = heartbeat
         let now = NIODeadline.now()
         self.messageBucket = guards.messageRate.map { TokenBucket($0, now: now) }
         self.byteBucket = guards.byteRate.map { TokenBucket($0, now: now) }
@@ -208,16 +215,52 @@ public final class WebSocketConnection {
     // MARK: Driven by the channel handler
 
     func receive(_ bytes: ByteBuffer) {
-        if guards.idleTimeout != nil { lastReceived = .now() }
+        if guards.idleTimeout != nil || heartbeat.pingInterval != nil { lastReceived = .now() }
         connection.receive(bytes)
         processEvents()
     }
 
-    /// Starts the idle timer, if there is an idle timeout; called once the connection is open.
+    /// Starts the idle timer and the heartbeat, as configured; called once the connection is open.
     func startGuards() {
+        if let interval = heartbeat.pingInterval { schedulePing(in: interval) }
         guard let idle = guards.idleTimeout else { return }
         lastReceived = .now()
         scheduleIdleCheck(at: lastReceived + idle)
+    }
+
+    private func schedulePing(in interval: TimeAmount) {
+        pingTimer = eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+            guard readyState == .open else { return }
+            let sentAt = NIODeadline.now()
+            do {
+                switch heartbeat.style {
+                case .protocolPing: try sendPing()
+                case .application(let format): try send(text: format.makePing(ApplicationHeartbeat.nowMilliseconds()))
+                }
+            } catch {
+                return
+            }
+            // Each ping has its own deadline (with an interval below the timeout, several run).
+            pingDeadline = eventLoop.assumeIsolated().scheduleTask(in: heartbeat.pingTimeout) { [self] in
+                guard lastReceived < sentAt, closeInfo == nil else { return }
+                logger.notice("closing a connection whose peer stopped answering pings")
+                abandoning = true
+                connection.abandon(code: .internalError, reason: "ping timeout")
+                processEvents()
+            }
+            schedulePing(in: interval)
+        }
+    }
+
+    /// Answers an application ping, or takes an application pong; returns whether `message` was one.
+    private func isHeartbeat(_ message: WebSocketMessage) -> Bool {
+        guard heartbeat.answering != nil || heartbeat.pingInterval != nil, let text = message.text else { return false }
+        if let format = heartbeat.answering, let value = format.pingValue(text) {
+            try? send(text: format.makePong(value))
+            return true
+        }
+        if case .application(let format) = heartbeat.style, format.pongValue(text) != nil { return true }
+        return false
     }
 
     private func scheduleIdleCheck(at deadline: NIODeadline) {
@@ -271,7 +314,7 @@ public final class WebSocketConnection {
             switch event {
             case .message(let message):
                 // Once closing for a rate limit, what the peer sent after it is not delivered.
-                guard !rateExceeded, withinRates(message) else { continue }
+                guard !rateExceeded, withinRates(message), !isHeartbeat(message) else { continue }
                 onMessage?(self, message)
             case .ping(let payload):
                 onPing?(self, payload)
@@ -291,13 +334,17 @@ public final class WebSocketConnection {
         closeTimer = nil
         idleTimer?.cancel()
         idleTimer = nil
+        pingTimer?.cancel()
+        pingTimer = nil
+        pingDeadline?.cancel()
+        pingDeadline = nil
         if let error = info.error {
             logger.debug("failing connection", metadata: ["error": "\(error)"])
         }
         drainOutbound()
         let done = flushOutput()
         let context = self.context
-        if role == .server || info.code == .abnormalClosure {
+        if role == .server || info.code == .abnormalClosure || abandoning {
             // The server closes TCP first (RFC 6455 §7.1.1).
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {

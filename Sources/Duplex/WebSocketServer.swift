@@ -61,13 +61,18 @@ public final class WebSocketServer: Service, Sendable {
         /// The application's say on each connection before it opens; nil (the default) admits
         /// every request that passes the server's own checks.
         public var admission: AdmissionHook?
+        /// Pings to find dead clients, and application pings to answer (browsers'). Default
+        /// ``Heartbeat/none``. See `Docs/Heartbeats.md`.
+        public var heartbeat: Heartbeat
 
         /// Creates a configuration; every parameter has a documented default.
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
                     subprotocols: SubprotocolPolicy = .none, origins: OriginPolicy = .sameOrigin, handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
                     backlog: Int32 = 1024, limits: ServerLimits = .init(), compression: PerMessageDeflate.Configuration? = nil,
-                    tls: ServerTLS? = nil, trustedProxies: [IPNetwork] = [], admission: AdmissionHook? = nil) {
+                    tls: ServerTLS? = nil, trustedProxies: [IPNetwork] = [], admission: AdmissionHook? = nil,
+                    heartbeat: Heartbeat = .none) {
+            self.heartbeat = heartbeat
             self.tls = tls
             self.trustedProxies = trustedProxies
             self.admission = admission
@@ -142,7 +147,7 @@ public final class WebSocketServer: Service, Sendable {
         let settings = WebSocketChannelHandler.Settings(
             role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols, gate: gate), connection: configuration.connection,
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
-            guards: WebSocketConnection.Guards(configuration.limits),
+            guards: WebSocketConnection.Guards(configuration.limits), heartbeat: configuration.heartbeat,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)

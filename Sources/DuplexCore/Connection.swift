@@ -154,6 +154,17 @@ public struct Connection {
         return true
     }
 
+    /// Gives up on a peer that stopped answering (a heartbeat found no sign of life): queues a close
+    /// frame with `code` and `reason` in case it still reads, and closes at once without waiting for
+    /// its answer, with `wasClean` false. A reason over 123 bytes is dropped.
+    public mutating func abandon(code: CloseCode = .internalError, reason: String) {
+        guard readyState != .closed else { return }
+        deferred = nil
+        let reason = reason.utf8.count <= 123 ? reason : ""
+        if readyState == .open, code.isValidOnWire { enqueueClose(code: code, reason: reason) }
+        finish(CloseInfo(code: code, reason: reason, wasClean: false))
+    }
+
     // MARK: Output
 
     /// The next event for the application, in the order the peer's frames produced them.

@@ -2,6 +2,7 @@ public import ArgumentParser
 import Duplex
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -72,6 +73,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection may receive nothing before close 1001; 0: never.")
     var idleTimeout = 0.0
 
+    @Option(help: "Seconds between protocol pings to each client; 0: none.")
+    var pingInterval = 30.0
+
+    @Option(help: "Seconds a client has to show life after a ping before close 1011 \"ping timeout\".")
+    var pingTimeout = 10.0
+
+    @Flag(inversion: .prefixedNo, help: #"Answer browsers' {"type":"ping","value":N} with {"pong":"N"} (not echoed)."#)
+    var jsonPings = true
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -105,6 +115,9 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0, maxConnectionsPerAddress > 0 else {
             throw ValidationError("--max-connections and --max-connections-per-address must be positive")
         }
+        guard pingInterval >= 0, pingTimeout > 0 else {
+            throw ValidationError("--ping-interval must not be negative and --ping-timeout must be positive")
+        }
         guard maxMessageRate >= 0, idleTimeout >= 0, maxBufferedBytes > 0 else {
             throw ValidationError("--max-message-rate and --idle-timeout must not be negative, --max-buffered-bytes must be positive")
         }
@@ -129,7 +142,8 @@ struct Serve: AsyncParsableCommand {
             limits: limits,
             compression: compression,
             tls: tls,
-            trustedProxies: try trustedProxies.map { try IPNetwork($0) })
+            trustedProxies: try trustedProxies.map { try IPNetwork($0) },
+            heartbeat: heartbeat)
         let server = WebSocketServer(configuration: configuration, logger: logger, handler: .callbacks { ws in
             ws.onMessage = { ws, message in try? ws.send(message) }
         })
@@ -160,12 +174,17 @@ extension Serve {
         }
     }
 
+    var heartbeat: Heartbeat {
+        Heartbeat(pingInterval: pingInterval > 0 ? .fromSeconds(pingInterval) : nil, pingTimeout: .fromSeconds(pingTimeout),
+                  answering: jsonPings ? .json : nil)
+    }
+
     var limits: ServerLimits {
         ServerLimits(
             maxConnections: maxConnections, maxConnectionsPerAddress: maxConnectionsPerAddress,
             messageRate: maxMessageRate > 0 ? RateLimit(perSecond: maxMessageRate) : nil,
             maxBufferedBytes: maxBufferedBytes,
-            idleTimeout: idleTimeout > 0 ? .nanoseconds(Int64(idleTimeout * 1e9)) : nil)
+            idleTimeout: idleTimeout > 0 ? .fromSeconds(idleTimeout) : nil)
     }
 
     var compressionSummary: String {
@@ -176,6 +195,11 @@ extension Serve {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension TimeAmount {
+    /// A duration given in seconds on the command line.
+    static func fromSeconds(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(seconds * 1e9)) }
+}
 
 /// Writes a line to standard output at once (unbuffered), so that a script reading through a pipe sees it.
 func say(_ line: String) {

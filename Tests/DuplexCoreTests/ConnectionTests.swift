@@ -205,6 +205,26 @@ import Testing
         #expect(info?.code == .abnormalClosure && info?.wasClean == false)
     }
 
+    @Test func abandonSendsACloseFrameAndEndsAtOnce() throws {
+        var connection = server()
+        connection.abandon(reason: "ping timeout")
+        #expect(connection.readyState == .closed)
+        #expect(connection.drainEvents().closeInfo == CloseInfo(code: .internalError, reason: "ping timeout", wasClean: false))
+        let frames = connection.drainOutbound()
+        #expect(frames.count == 1 && frames[0].opcode == .close)
+        #expect(frames[0].payload.bytes == [0x03, 0xF3] + Array("ping timeout".utf8))
+        connection.abandon(reason: "again")  // already closed: nothing more
+        #expect(connection.drainEvents().isEmpty && connection.drainOutbound().isEmpty)
+
+        // While closing, no second close frame: it only ends.
+        var closing = server()
+        try closing.close(now: now)
+        _ = closing.drainOutbound()
+        closing.abandon(reason: "ping timeout")
+        #expect(closing.drainOutbound().isEmpty)
+        #expect(closing.drainEvents().closeInfo?.wasClean == false)
+    }
+
     @Test func closeArgumentsAreValidated() {
         var connection = server()
         let now = self.now

@@ -69,6 +69,30 @@ import Testing
         _ = try await ws.outbound.close()
     }
 
+    /// Browsers' JSON pings are answered by default; `--ping-interval` pings clients, and one that
+    /// never answers is closed with 1011.
+    @Test func answersJSONPingsAndPingsItsClients() async throws {
+        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "error",
+                                                         "--ping-interval", "0.2", "--ping-timeout", "0.3"])
+        defer { process.terminate(); process.waitUntilExit() }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let ws = try await WebSocketClient.connect(to: url)
+        var iterator = ws.inbound.makeAsyncIterator()
+        try await ws.outbound.write(.text(#"{"type":"ping","value":1584622155785}"#))
+        #expect(await iterator.next() == .text(#"{"pong":"1584622155785"}"#))
+        try await Task.sleep(for: .seconds(1))  // several pings, answered by the client's stack
+        try await ws.outbound.write(.text("still open"))
+        #expect(await iterator.next() == .text("still open"))
+        _ = try await ws.outbound.close()
+
+        let port = try #require(URL(string: url)?.port)
+        let mute = try await RawTCPClient.connect(port: port)
+        try await mute.send(upgradeRequest())  // then never answers a ping
+        let bytes = try await mute.receivedUntilClosed(timeout: .seconds(5))
+        let close = try #require(try framesAfterHead(bytes).frames.last { $0.header.opcode == .close })
+        #expect(close.payload.getInteger(at: close.payload.readerIndex, as: UInt16.self) == 1011)
+    }
+
     @Test func rejectsAnOutOfRangeWindow() async throws {
         let (process, _) = try await Self.start(["serve", "--port", "0", "--compression-window-bits", "16"])
         let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
