@@ -49,6 +49,11 @@ public struct WebSocketOutbound: Sendable {
     let eventLoop: any EventLoop
     let connection: NIOLoopBound<WebSocketConnection>
     let closed: EventLoopFuture<CloseInfo>
+    let queued: QueuedBytes
+
+    /// Bytes accepted by ``write(_:compress:)`` and not yet written to the socket (frame headers
+    /// included, after compression). Returns to 0 once the socket has taken everything.
+    public var bufferedAmount: Int { queued.value.load(ordering: .relaxed) }
 
     /// Sends a message, waiting while the socket's send buffer is above its high water mark.
     /// - Parameters:
@@ -133,7 +138,7 @@ enum AsyncBridge {
             request: connection.request, subprotocol: connection.subprotocol, extensions: connection.extensions,
             remoteAddress: connection.remoteAddress, logger: connection.logger)
         return (WebSocketInbound(producer: produced.sequence),
-                WebSocketOutbound(eventLoop: eventLoop, connection: bound, closed: closed.futureResult),
+                WebSocketOutbound(eventLoop: eventLoop, connection: bound, closed: closed.futureResult, queued: connection.queuedBytes),
                 context)
     }
 }

@@ -1,6 +1,7 @@
 public import DuplexCore
 public import Logging
 public import NIOCore
+import Synchronization
 
 /// One open WebSocket connection, bound to its event loop: the callback API, for the hot path.
 ///
@@ -54,7 +55,11 @@ public final class WebSocketConnection {
     var isReading = false
     var readingPaused = false
     var readPending = false
-    private(set) var bytesQueued = 0
+    private(set) var bytesQueued = 0 {
+        didSet { queuedBytes.value.store(bytesQueued, ordering: .relaxed) }
+    }
+    /// ``bytesQueued``, readable from any thread (for ``WebSocketOutbound/bufferedAmount``).
+    let queuedBytes = QueuedBytes()
     private var bytesSinceFlush = 0
 
     /// Payloads up to this size are copied into the per-tick output buffer; larger ones are written
@@ -415,4 +420,9 @@ public final class WebSocketConnection {
         }
         return promise.futureResult
     }
+}
+
+/// A connection's count of bytes not yet written to its socket, readable from any thread.
+final class QueuedBytes: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -63,6 +63,11 @@ public struct ClientHandshake: Sendable {
     /// ``subprotocols`` and ``extensions``, not this.
     public var request: HTTPRequestHead
 
+    /// Whether `name` may be offered as a subprotocol: an HTTP token (RFC 6455 §4.1, RFC 9110 §5.6.2).
+    public static func isValidSubprotocol(_ name: String) -> Bool {
+        HTTPGrammar.isToken(name)
+    }
+
     /// Prepares a handshake request.
     ///
     /// The request is `GET target HTTP/1.1` with, in order: `Host`, `Upgrade: websocket`,

@@ -1,0 +1,346 @@
+public import Dispatch
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// A WebSocket client with the browser's interface (the WHATWG `WebSocket`), for code and people
+/// that know it: `readyState`, `onopen`/`onmessage`/`onerror`/`onclose`, `addEventListener`,
+/// `send`, `bufferedAmount`, `close(code:reason:)`.
+///
+/// ```swift
+/// let ws = try WebSocket("wss://example.com/chat", protocols: ["chat"])
+/// ws.onopen = { _ in try? ws.send("hello") }
+/// ws.onmessage = { event in print(event.data) }
+/// ws.onclose = { event in print("closed", event.code, event.reason, event.wasClean) }
+/// ```
+///
+/// It is built on the async API (``WebSocketClient/connect(to:configuration:eventLoopGroup:logger:)``):
+/// connecting, reading and writing happen in tasks; events are delivered one at a time, in the
+/// browser's order — `open` before any `message`; on a failure `error` then `close`; `close` last —
+/// on the ``Delivery`` chosen at creation (a serial queue of its own by default).
+public final class WebSocket: Sendable {
+    /// The connection's state, numbered as in browsers.
+    public enum ReadyState: Int, Sendable {
+        case connecting = 0
+        case open = 1
+        case closing = 2
+        case closed = 3
+    }
+
+    /// The type binary messages are delivered as (the browser's `binaryType`).
+    public enum BinaryType: Sendable {
+        /// `ByteBuffer`, with no copy. The default.
+        case byteBuffer
+        /// `[UInt8]`.
+        case bytes
+    }
+
+    /// A message's data.
+    public enum MessageData: Sendable, Hashable {
+        case text(String)
+        case byteBuffer(ByteBuffer)
+        case bytes([UInt8])
+    }
+
+    /// The events, each with what a browser's carries.
+    public enum Event: Sendable {
+        case open
+        case message(MessageData)
+        /// The connection failed; `close` follows.
+        case error(any Error)
+        case close(code: UInt16, reason: String, wasClean: Bool)
+    }
+
+    /// The event types, for ``addEventListener(_:_:)``.
+    public enum EventType: Sendable, Hashable {
+        case open, message, error, close
+    }
+
+    /// The errors the browser's interface throws.
+    public enum DOMError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// `send` before the connection is open (the browser's `InvalidStateError`).
+        case invalidState
+        /// A close code other than 1000 or 3000–4999 (`InvalidAccessError`).
+        case invalidAccess(UInt16)
+        /// A bad URL, a duplicated or invalid subprotocol, or a close reason over 123 bytes (`SyntaxError`).
+        case syntax(String)
+
+        public var description: String {
+            switch self {
+            case .invalidState: "InvalidStateError: the connection is not open yet"
+            case .invalidAccess(let code): "InvalidAccessError: close code \(code) is neither 1000 nor in 3000-4999"
+            case .syntax(let reason): "SyntaxError: \(reason)"
+            }
+        }
+    }
+
+    /// Where events run.
+    public enum Delivery: Sendable {
+        /// On a serial dispatch queue.
+        case queue(DispatchQueue)
+        /// Through a function that runs each job in order (an executor, an actor's queue, a run loop).
+        case custom(@Sendable (@escaping @Sendable () -> Void) -> Void)
+    }
+
+    /// A registered listener, to remove it.
+    public struct ListenerToken: Sendable, Hashable {
+        fileprivate let id: Int
+    }
+
+    public typealias Listener = @Sendable (Event) -> Void
+
+    private struct State {
+        var readyState = ReadyState.connecting
+        var subprotocol = ""
+        var extensions = ""
+        var binaryType = BinaryType.byteBuffer
+        var handlers: [EventType: Listener] = [:]
+        var listeners: [(token: ListenerToken, type: EventType, listener: Listener)] = []
+        var nextListener = 0
+        var outbound: WebSocketOutbound?
+        var sender: AsyncStream<(WebSocketMessage, Int)>.Continuation?
+        /// Bytes given to `send` and not yet handed to the connection.
+        var pendingBytes = 0
+        var closeRequest: (code: CloseCode, reason: String)?
+    }
+
+    /// The URL given at creation.
+    public let url: String
+    private let state = NIOLockedValueBox(State())
+    private let delivery: Delivery
+
+    /// Creates the socket and starts connecting; set the handlers right away.
+    /// - Parameters:
+    ///   - url: A `ws://` or `wss://` URL.
+    ///   - protocols: Subprotocols to offer, in order of preference.
+    ///   - configuration: The client's settings (TLS, compression, heartbeat, headers…); `protocols`
+    ///     replaces its subprotocols.
+    ///   - delivery: Where events run. Default: a serial queue of this socket's own.
+    /// - Throws: ``DOMError/syntax(_:)`` for a bad URL or subprotocol list, as a browser does.
+    public init(_ url: String, protocols: [String] = [], configuration: WebSocketClient.Configuration = .init(),
+                delivery: Delivery = .queue(DispatchQueue(label: "duplex.websocket"))) throws(DOMError) {
+        do {
+            _ = try WebSocketURL(url)
+        } catch {
+            throw .syntax("invalid WebSocket URL \(url)")
+        }
+        guard Set(protocols).count == protocols.count else { throw .syntax("duplicated subprotocol") }
+        guard protocols.allSatisfy(ClientHandshake.isValidSubprotocol) else {
+            throw .syntax("invalid subprotocol")
+        }
+        self.url = url
+        self.delivery = delivery
+        var configuration = configuration
+        configuration.subprotocols = protocols
+        Task { await self.run(configuration) }
+    }
+
+    // MARK: The browser's properties
+
+    /// The connection's state.
+    public var readyState: ReadyState { state.withLockedValue { $0.readyState } }
+    /// The subprotocol the server selected, or "" (the browser's `protocol`).
+    public var `protocol`: String { state.withLockedValue { $0.subprotocol } }
+    /// The extensions the server accepted, as the `Sec-WebSocket-Extensions` value, or "".
+    public var extensions: String { state.withLockedValue { $0.extensions } }
+    /// The type binary messages are delivered as; it applies to messages delivered after it is set.
+    public var binaryType: BinaryType {
+        get { state.withLockedValue { $0.binaryType } }
+        set { state.withLockedValue { $0.binaryType = newValue } }
+    }
+
+    /// Bytes accepted by `send` and not yet written to the socket; 0 once all are.
+    public var bufferedAmount: Int {
+        state.withLockedValue { $0.pendingBytes + ($0.outbound?.bufferedAmount ?? 0) }
+    }
+
+    /// Called once open.
+    public var onopen: Listener? {
+        get { handler(.open) }
+        set { setHandler(.open, newValue) }
+    }
+    /// Called for each message.
+    public var onmessage: Listener? {
+        get { handler(.message) }
+        set { setHandler(.message, newValue) }
+    }
+    /// Called when the connection fails (before `onclose`).
+    public var onerror: Listener? {
+        get { handler(.error) }
+        set { setHandler(.error, newValue) }
+    }
+    /// Called once closed.
+    public var onclose: Listener? {
+        get { handler(.close) }
+        set { setHandler(.close, newValue) }
+    }
+
+    /// Adds a listener for one event type; it runs after the `on…` handler, in the order added.
+    @discardableResult
+    public func addEventListener(_ type: EventType, _ listener: @escaping Listener) -> ListenerToken {
+        state.withLockedValue { state in
+            let token = ListenerToken(id: state.nextListener)
+            state.nextListener += 1
+            state.listeners.append((token, type, listener))
+            return token
+        }
+    }
+
+    /// Removes a listener added with ``addEventListener(_:_:)``.
+    public func removeEventListener(_ token: ListenerToken) {
+        state.withLockedValue { $0.listeners.removeAll { $0.token == token } }
+    }
+
+    // MARK: The browser's methods
+
+    /// Sends a text message.
+    /// - Throws: ``DOMError/invalidState`` while connecting. Once closing or closed, the message is
+    ///   dropped (and counted in ``bufferedAmount``), as in a browser.
+    public func send(_ text: String) throws(DOMError) {
+        try enqueue(.text(text), size: text.utf8.count)
+    }
+
+    /// Sends a binary message: a byte array, a file's contents, any bytes.
+    /// - Throws: as ``send(_:)-(String)``.
+    public func send(_ bytes: some Sequence<UInt8>) throws(DOMError) {
+        let buffer = ByteBuffer(bytes: bytes)
+        try enqueue(.binary(buffer), size: buffer.readableBytes)
+    }
+
+    /// Sends a binary message without copying.
+    /// - Throws: as ``send(_:)-(String)``.
+    public func send(_ buffer: ByteBuffer) throws(DOMError) {
+        try enqueue(.binary(buffer), size: buffer.readableBytes)
+    }
+
+    /// Starts the closing handshake, or gives up connecting.
+    /// - Parameters:
+    ///   - code: 1000 or 3000–4999; nil sends a close frame without a code.
+    ///   - reason: At most 123 bytes of UTF-8.
+    /// - Throws: ``DOMError/invalidAccess(_:)`` or ``DOMError/syntax(_:)``, as a browser does.
+    public func close(code: UInt16? = nil, reason: String = "") throws(DOMError) {
+        if let code, code != 1000, !(3000...4999).contains(code) { throw .invalidAccess(code) }
+        guard reason.utf8.count <= 123 else { throw .syntax("close reason of \(reason.utf8.count) bytes exceeds 123") }
+        let closeCode = code.map { CloseCode(rawValue: $0) } ?? .normalClosure
+        let outbound: WebSocketOutbound? = state.withLockedValue { state in
+            switch state.readyState {
+            case .closing, .closed:
+                return nil
+            case .connecting:
+                state.readyState = .closing
+                state.closeRequest = (closeCode, reason)
+                return nil
+            case .open:
+                state.readyState = .closing
+                state.sender?.finish()
+                return state.outbound
+            }
+        }
+        guard let outbound else { return }
+        Task { _ = try? await outbound.close(code: closeCode, reason: reason) }
+    }
+
+    // MARK: Inside
+
+    private func handler(_ type: EventType) -> Listener? {
+        state.withLockedValue { $0.handlers[type] }
+    }
+
+    private func setHandler(_ type: EventType, _ listener: Listener?) {
+        state.withLockedValue { $0.handlers[type] = listener }
+    }
+
+    private func enqueue(_ message: WebSocketMessage, size: Int) throws(DOMError) {
+        let accepted = state.withLockedValue { state -> Bool? in
+            switch state.readyState {
+            case .connecting:
+                return nil
+            case .open:
+                state.pendingBytes += size
+                state.sender?.yield((message, size))
+                return true
+            case .closing, .closed:
+                state.pendingBytes += size
+                return false
+            }
+        }
+        guard accepted != nil else { throw .invalidState }
+    }
+
+    private func deliver(_ event: Event, type: EventType) {
+        let job: @Sendable () -> Void = { [self] in
+            let (handler, listeners) = state.withLockedValue { ($0.handlers[type], $0.listeners.filter { $0.type == type }) }
+            handler?(event)
+            for entry in listeners { entry.listener(event) }
+        }
+        switch delivery {
+        case .queue(let queue): queue.async(execute: job)
+        case .custom(let run): run(job)
+        }
+    }
+
+    private func run(_ configuration: WebSocketClient.Configuration) async {
+        let connection: WebSocketClientConnection
+        do {
+            connection = try await WebSocketClient.connect(to: url, configuration: configuration)
+        } catch {
+            state.withLockedValue { $0.readyState = .closed }
+            deliver(.error(error), type: .error)
+            deliver(.close(code: CloseCode.abnormalClosure.rawValue, reason: "", wasClean: false), type: .close)
+            return
+        }
+        let (sends, sender) = AsyncStream.makeStream(of: (WebSocketMessage, Int).self)
+        let closeRequest = state.withLockedValue { state in
+            state.outbound = connection.outbound
+            state.subprotocol = connection.context.subprotocol ?? ""
+            state.extensions = WebSocketExtension.format(connection.context.extensions)
+            state.sender = sender
+            if state.closeRequest == nil { state.readyState = .open }
+            return state.closeRequest
+        }
+        if closeRequest != nil {
+            // close() while connecting fails the connection, as in a browser.
+            _ = try? await connection.outbound.close(code: .goingAway)
+            state.withLockedValue { $0.readyState = .closed }
+            deliver(.error(DOMError.invalidState), type: .error)
+            deliver(.close(code: CloseCode.abnormalClosure.rawValue, reason: "", wasClean: false), type: .close)
+            return
+        }
+        deliver(.open, type: .open)
+        let writer = Task {
+            for await (message, size) in sends {
+                try? await connection.outbound.write(message)
+                state.withLockedValue { $0.pendingBytes -= size }
+            }
+        }
+        for await message in connection.inbound {
+            let (open, binaryType) = state.withLockedValue { ($0.readyState == .open, $0.binaryType) }
+            guard open else { continue }
+            let data: MessageData =
+                switch message.kind {
+                case .text: .text(String(buffer: message.data))
+                case .binary: binaryType == .bytes ? .bytes(Array(message.data.readableBytesView)) : .byteBuffer(message.data)
+                }
+            deliver(.message(data), type: .message)
+        }
+        let info = await connection.outbound.closeInfo()
+        sender.finish()
+        writer.cancel()
+        state.withLockedValue {
+            $0.readyState = .closed
+            $0.sender = nil
+        }
+        if !info.wasClean, let error = info.error {
+            deliver(.error(error), type: .error)
+        } else if !info.wasClean, info.code == .abnormalClosure || info.code == .internalError {
+            deliver(.error(ConnectionClosedAbnormally(info: info)), type: .error)
+        }
+        deliver(.close(code: info.code.rawValue, reason: info.reason, wasClean: info.wasClean), type: .close)
+    }
+}
+
+/// The error event of a connection that ended without a clean closing handshake.
+public struct ConnectionClosedAbnormally: Error, Sendable, CustomStringConvertible {
+    /// How it ended.
+    public let info: CloseInfo
+    public var description: String { "connection closed abnormally: \(info)" }
+}
