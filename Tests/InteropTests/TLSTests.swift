@@ -111,6 +111,40 @@ import Testing
         await server.shutdown()
     }
 
+    /// `duplex connect` over wss://: the test CA with --ca, refused without it, accepted with --insecure.
+    @Test func connectCommandVerifiesOrIsToldNotTo() async throws {
+        let certificates = try Certificates()
+        defer { certificates.remove() }
+        let (server, port) = try await Self.echoServer(try ServerTLS(certificateChainPath: certificates.certificate, privateKeyPath: certificates.key))
+        func connect(_ options: [String]) async throws -> (status: Int32, output: String, errors: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent("duplex")
+            process.arguments = ["connect", "wss://localhost:\(port)/", "--send", "secure"] + options
+            let (stdout, stderr) = (Pipe(), Pipe())
+            process.standardOutput = stdout
+            process.standardError = stderr
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            return await Task.detached {
+                let output = stdout.fileHandleForReading.readDataToEndOfFile()
+                let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+            }.value
+        }
+        let trusted = try await connect(["--ca", certificates.ca])
+        #expect(trusted.status == 0, "\(trusted.errors)")
+        #expect(trusted.output == "secure\n")
+        let unknown = try await connect([])
+        #expect(unknown.status == 2)
+        #expect(unknown.errors.contains("cannot connect") && unknown.errors.lowercased().contains("certificate"), "\(unknown.errors)")
+        let insecure = try await connect(["--insecure"])
+        #expect(insecure.status == 0, "\(insecure.errors)")
+        #expect(insecure.output == "secure\n")
+        await server.shutdown()
+    }
+
     @Test func reloadServesTheNewCertificateToNewConnections() async throws {
         let certificates = try Certificates()
         defer { certificates.remove() }

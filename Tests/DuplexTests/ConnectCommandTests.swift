@@ -1,0 +1,93 @@
+import Duplex
+import Foundation
+import NIOCore
+import Testing
+
+/// `duplex connect` as a user runs it: the built executable with pipes for its standard streams.
+@Suite(.timeLimit(.minutes(1))) struct ConnectCommandTests {
+    struct Run {
+        let status: Int32
+        let outputBytes: [UInt8]
+        let errors: String
+        var output: String { String(decoding: outputBytes, as: UTF8.self) }
+    }
+
+    /// Runs `duplex connect` with `arguments`, writing `input` to its standard input then closing it.
+    static func connect(_ arguments: [String], input: String = "") async throws -> Run {
+        let process = Process()
+        process.executableURL = ServeCommandTests.executable
+        process.arguments = ["connect"] + arguments
+        let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        return await Task.detached {
+            let output = stdout.fileHandleForReading.readDataToEndOfFile()
+            let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Run(status: process.terminationStatus, outputBytes: Array(output), errors: String(decoding: errors, as: UTF8.self))
+        }.value
+    }
+
+    /// An in-process server that greets with a binary message and the `X-Token` it was sent, then echoes.
+    func greetingServer(_ configuration: WebSocketServer.Configuration = .init()) async throws -> (WebSocketServer, Int) {
+        var configuration = configuration
+        configuration.port = 0
+        let server = WebSocketServer(configuration: configuration, handler: .callbacks { ws in
+            try? ws.send(binary: ByteBuffer(bytes: [0xDE, 0xAD, 0x01]))
+            try? ws.send(text: "token \(ws.request.headers["X-Token"] ?? "none")")
+            ws.onMessage = { ws, message in try? ws.send(message) }
+        })
+        return (server, try await server.start().port!)
+    }
+
+    @Test func oneShotAgainstDuplexServe() async throws {
+        let (serve, firstLine) = try await ServeCommandTests.start(["serve", "--port", "0", "--log-level", "error"])
+        defer { serve.terminate(); serve.waitUntilExit() }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let run = try await Self.connect([url, "--send", "hello", "--send", "wörld ✓"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "hello\nwörld ✓\n")
+        #expect(run.errors.contains("duplex: connected to \(url) (permessage-deflate"))
+        #expect(run.errors.contains("duplex: closed: 1000 (normal closure), clean"))
+    }
+
+    @Test func linesFromAPipeGoOutAndEndOfInputCloses() async throws {
+        let (serve, firstLine) = try await ServeCommandTests.start(["serve", "--port", "0", "--log-level", "error"])
+        defer { serve.terminate(); serve.waitUntilExit() }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let run = try await Self.connect([url], input: "first line\nsecond line\n\nfourth\n")
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "first line\nsecond line\n\nfourth\n")
+    }
+
+    @Test func headersBinaryAsHexAndRaw() async throws {
+        let (server, port) = try await greetingServer()
+        let hex = try await Self.connect(["ws://127.0.0.1:\(port)/", "-H", "X-Token: s3cret", "--send", "x", "--count", "3"])
+        #expect(hex.status == 0, "\(hex.errors)")
+        #expect(hex.output == "dead01\ntoken s3cret\nx\n")
+        let raw = try await Self.connect(["ws://127.0.0.1:\(port)/", "--binary", "raw", "--send", "x", "--count", "3"])
+        #expect(raw.outputBytes == [0xDE, 0xAD, 0x01] + Array("token none\nx\n".utf8), "raw bytes, then the text lines")
+        await server.shutdown()
+    }
+
+    @Test func refusalsAndAbnormalClosesExitNonZero() async throws {
+        let (server, port) = try await greetingServer(.init(connection: .init(maxFrameSize: 16, maxMessageSize: 16)))
+        // A cross-origin browser is refused with 403: no connection, exit 2.
+        let refused = try await Self.connect(["ws://127.0.0.1:\(port)/", "--origin", "https://evil.example", "--send", "x"])
+        #expect(refused.status == 2)
+        #expect(refused.errors.contains("403"), "\(refused.errors)")
+        // A message over the server's limit: close 1009, exit 1.
+        let tooBig = try await Self.connect(["ws://127.0.0.1:\(port)/", "--no-compression", "--send", String(repeating: "x", count: 100)])
+        #expect(tooBig.status == 1)
+        #expect(tooBig.errors.contains("1009"), "\(tooBig.errors)")
+        await server.shutdown()
+        // Bad arguments are refused before connecting.
+        let bad = try await Self.connect(["ws://127.0.0.1:\(port)/", "-H", "no colon"])
+        #expect(bad.status != 0)
+        #expect(bad.errors.contains("-H takes \"Name: value\""))
+    }
+}
