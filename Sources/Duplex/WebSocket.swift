@@ -63,12 +63,16 @@ public final class WebSocket: Sendable {
         case invalidAccess(UInt16)
         /// A bad URL, a duplicated or invalid subprotocol, or a close reason over 123 bytes (`SyntaxError`).
         case syntax(String)
+        /// While reconnecting: the message would take the queue past ``Reconnection/maxQueuedBytes``.
+        /// (Not a browser error: browsers do not reconnect.)
+        case queueFull(limit: Int)
 
         public var description: String {
             switch self {
             case .invalidState: "InvalidStateError: the connection is not open yet"
             case .invalidAccess(let code): "InvalidAccessError: close code \(code) is neither 1000 nor in 3000-4999"
             case .syntax(let reason): "SyntaxError: \(reason)"
+            case .queueFull(let limit): "the queue of messages waiting for a reconnection is full (\(limit) bytes)"
             }
         }
     }
@@ -88,6 +92,65 @@ public final class WebSocket: Sendable {
 
     public typealias Listener = @Sendable (Event) -> Void
 
+    /// Opt-in reconnection after a lost connection, with exponential backoff and jitter.
+    ///
+    /// After a close that is not the application's own and not a refusal by the server (see
+    /// ``shouldReconnect``), `readyState` goes back to `connecting` and the socket tries again after
+    /// `initialDelay`, then twice as long each time up to `maxDelay`, each delay shortened by a random
+    /// part of up to `jitter` so that clients dropped together do not come back together. Every
+    /// connection delivers its own `open` and `close` events (a failed attempt delivers `error`), so
+    /// rejoining rooms or resubscribing belongs in `onopen`; `prepare` can change the configuration
+    /// before each attempt (a fresh token, say).
+    ///
+    /// Messages sent while reconnecting are queued, up to ``maxQueuedBytes``, and sent once the next
+    /// `onopen` handlers have run; past the bound `send` throws ``DOMError/queueFull(limit:)``. Before
+    /// the first open, `send` throws ``DOMError/invalidState`` as in a browser.
+    public struct Reconnection: Sendable {
+        /// The first delay. Default 0.5 s.
+        public var initialDelay: TimeAmount
+        /// The longest delay. Default 30 s.
+        public var maxDelay: TimeAmount
+        /// The fraction of each delay that is random, 0 to 1. Default 0.5.
+        public var jitter: Double
+        /// Attempts in a row before giving up; nil (the default) never gives up.
+        public var maxAttempts: Int?
+        /// The bytes of messages held while disconnected. Default 1 MiB; 0 refuses every send.
+        public var maxQueuedBytes: Int
+        /// Whether a close calls for another attempt. Default: yes unless the server refused
+        /// (1002 protocol error, 1003, 1007, 1008 policy, 1009 too big, 1010) or closed normally (1000).
+        public var shouldReconnect: @Sendable (CloseInfo) -> Bool
+        /// Called before each new attempt with the configuration to use; returns the one to use.
+        public var prepare: (@Sendable (WebSocketClient.Configuration) async -> WebSocketClient.Configuration)?
+
+        public init(initialDelay: TimeAmount = .milliseconds(500), maxDelay: TimeAmount = .seconds(30), jitter: Double = 0.5,
+                    maxAttempts: Int? = nil, maxQueuedBytes: Int = 1 << 20,
+                    shouldReconnect: @escaping @Sendable (CloseInfo) -> Bool = Reconnection.reconnectsUnlessRefused,
+                    prepare: (@Sendable (WebSocketClient.Configuration) async -> WebSocketClient.Configuration)? = nil) {
+            self.initialDelay = initialDelay
+            self.maxDelay = maxDelay
+            self.jitter = min(1, max(0, jitter))
+            self.maxAttempts = maxAttempts
+            self.maxQueuedBytes = maxQueuedBytes
+            self.shouldReconnect = shouldReconnect
+            self.prepare = prepare
+        }
+
+        /// The default ``shouldReconnect``.
+        public static let reconnectsUnlessRefused: @Sendable (CloseInfo) -> Bool = { info in
+            ![1000, 1002, 1003, 1007, 1008, 1009, 1010].contains(info.code.rawValue)
+        }
+
+        /// The delay before attempt `attempt` (0 for the first retry).
+        func delay(attempt: Int) -> TimeAmount {
+            let base = min(Double(maxDelay.nanoseconds), Double(initialDelay.nanoseconds) * pow2(attempt))
+            return .nanoseconds(Int64(base * (1 - jitter * Double.random(in: 0..<1))))
+        }
+
+        private func pow2(_ exponent: Int) -> Double {
+            exponent >= 62 ? .greatestFiniteMagnitude : Double(1 << exponent)
+        }
+    }
+
     private struct State {
         var readyState = ReadyState.connecting
         var subprotocol = ""
@@ -101,12 +164,20 @@ public final class WebSocket: Sendable {
         /// Bytes given to `send` and not yet handed to the connection.
         var pendingBytes = 0
         var closeRequest: (code: CloseCode, reason: String)?
+        /// Whether a connection has been open (so a disconnection is a reconnection).
+        var hasOpened = false
+        /// Messages sent while reconnecting, and their bytes.
+        var queued: [(WebSocketMessage, Int)] = []
+        var queuedBytes = 0
+        /// The task waiting out a backoff delay, cancelled by `close()`.
+        var backoff: Task<Void, any Error>?
     }
 
     /// The URL given at creation.
     public let url: String
     private let state = NIOLockedValueBox(State())
     private let delivery: Delivery
+    private let reconnection: Reconnection?
 
     /// Creates the socket and starts connecting; set the handlers right away.
     /// - Parameters:
@@ -115,9 +186,12 @@ public final class WebSocket: Sendable {
     ///   - configuration: The client's settings (TLS, compression, heartbeat, headers…); `protocols`
     ///     replaces its subprotocols.
     ///   - delivery: Where events run. Default: a serial queue of this socket's own.
+    ///   - reconnection: How to reconnect after a lost connection, or nil (the default) for a
+    ///     browser's behaviour: closed is closed.
     /// - Throws: ``DOMError/syntax(_:)`` for a bad URL or subprotocol list, as a browser does.
     public init(_ url: String, protocols: [String] = [], configuration: WebSocketClient.Configuration = .init(),
-                delivery: Delivery = .queue(DispatchQueue(label: "duplex.websocket"))) throws(DOMError) {
+                delivery: Delivery = .queue(DispatchQueue(label: "duplex.websocket")),
+                reconnection: Reconnection? = nil) throws(DOMError) {
         do {
             _ = try WebSocketURL(url)
         } catch {
@@ -129,6 +203,7 @@ public final class WebSocket: Sendable {
         }
         self.url = url
         self.delivery = delivery
+        self.reconnection = reconnection
         var configuration = configuration
         configuration.subprotocols = protocols
         Task { await self.run(configuration) }
@@ -228,9 +303,11 @@ public final class WebSocket: Sendable {
             case .connecting:
                 state.readyState = .closing
                 state.closeRequest = (closeCode, reason)
+                state.backoff?.cancel()
                 return nil
             case .open:
                 state.readyState = .closing
+                state.closeRequest = (closeCode, reason)
                 state.sender?.finish()
                 return state.outbound
             }
@@ -252,6 +329,14 @@ public final class WebSocket: Sendable {
     private func enqueue(_ message: WebSocketMessage, size: Int) throws(DOMError) {
         let accepted = state.withLockedValue { state -> Bool? in
             switch state.readyState {
+            case .connecting where state.hasOpened:
+                guard let limit = reconnection?.maxQueuedBytes, state.queuedBytes + size <= limit else {
+                    return false
+                }
+                state.queued.append((message, size))
+                state.queuedBytes += size
+                state.pendingBytes += size
+                return true
             case .connecting:
                 return nil
             case .open:
@@ -260,17 +345,20 @@ public final class WebSocket: Sendable {
                 return true
             case .closing, .closed:
                 state.pendingBytes += size
-                return false
+                return true
             }
         }
-        guard accepted != nil else { throw .invalidState }
+        guard let accepted else { throw .invalidState }
+        guard accepted else { throw .queueFull(limit: reconnection?.maxQueuedBytes ?? 0) }
     }
 
-    private func deliver(_ event: Event, type: EventType) {
+    /// Runs the handler and the listeners of `type` on the delivery queue, then `after`.
+    private func deliver(_ event: Event, type: EventType, after: (@Sendable () -> Void)? = nil) {
         let job: @Sendable () -> Void = { [self] in
             let (handler, listeners) = state.withLockedValue { ($0.handlers[type], $0.listeners.filter { $0.type == type }) }
             handler?(event)
             for entry in listeners { entry.listener(event) }
+            after?()
         }
         switch delivery {
         case .queue(let queue): queue.async(execute: job)
@@ -278,34 +366,92 @@ public final class WebSocket: Sendable {
         }
     }
 
-    private func run(_ configuration: WebSocketClient.Configuration) async {
-        let connection: WebSocketClientConnection
-        do {
-            connection = try await WebSocketClient.connect(to: url, configuration: configuration)
-        } catch {
-            state.withLockedValue { $0.readyState = .closed }
-            deliver(.error(error), type: .error)
-            deliver(.close(code: CloseCode.abnormalClosure.rawValue, reason: "", wasClean: false), type: .close)
-            return
+    private func run(_ initial: WebSocketClient.Configuration) async {
+        var configuration = initial
+        var failures = 0
+        while true {
+            if failures > 0 || state.withLockedValue({ $0.hasOpened }) {
+                guard await waitBeforeRetry(attempt: failures) else { return finishClosed(CloseInfo(code: .abnormalClosure, wasClean: false)) }
+                if let prepare = reconnection?.prepare { configuration = await prepare(configuration) }
+            }
+            let connection: WebSocketClientConnection
+            do {
+                connection = try await WebSocketClient.connect(to: url, configuration: configuration)
+            } catch {
+                deliver(.error(error), type: .error)
+                failures += 1
+                if reconnection == nil || state.withLockedValue({ $0.closeRequest != nil }) || failures > (reconnection?.maxAttempts ?? .max) {
+                    return finishClosed(CloseInfo(code: .abnormalClosure, wasClean: false))
+                }
+                continue
+            }
+            failures = 0
+            let info = await serve(connection)
+            let again = state.withLockedValue { state -> Bool in
+                let retry = reconnection.map { state.closeRequest == nil && $0.shouldReconnect(info) } ?? false
+                state.readyState = retry ? .connecting : .closed
+                // Messages sent on the lost connection and not yet written are gone with it.
+                if retry { state.pendingBytes = state.queuedBytes }
+                state.sender = nil
+                state.outbound = nil
+                return retry
+            }
+            deliver(.close(code: info.code.rawValue, reason: info.reason, wasClean: info.wasClean), type: .close)
+            guard again else { return }
         }
+    }
+
+    /// Waits out the backoff before attempt `attempt`; false when `close()` came meanwhile.
+    private func waitBeforeRetry(attempt: Int) async -> Bool {
+        guard let reconnection else { return false }
+        let delay = reconnection.delay(attempt: attempt)
+        let wait = Task { try await Task.sleep(nanoseconds: UInt64(max(0, delay.nanoseconds))) }
+        let closing = state.withLockedValue { state in
+            state.backoff = wait
+            return state.closeRequest != nil
+        }
+        if closing { wait.cancel() }
+        let waited = (try? await wait.value) != nil
+        state.withLockedValue { $0.backoff = nil }
+        return waited && state.withLockedValue { $0.closeRequest == nil }
+    }
+
+    /// The socket is closed for good: the last `close` event.
+    private func finishClosed(_ info: CloseInfo) {
+        state.withLockedValue { $0.readyState = .closed }
+        deliver(.close(code: info.code.rawValue, reason: info.reason, wasClean: info.wasClean), type: .close)
+    }
+
+    /// One open connection, from `open` to its end; returns how it closed.
+    private func serve(_ connection: WebSocketClientConnection) async -> CloseInfo {
         let (sends, sender) = AsyncStream.makeStream(of: (WebSocketMessage, Int).self)
         let closeRequest = state.withLockedValue { state in
             state.outbound = connection.outbound
             state.subprotocol = connection.context.subprotocol ?? ""
             state.extensions = WebSocketExtension.format(connection.context.extensions)
             state.sender = sender
-            if state.closeRequest == nil { state.readyState = .open }
+            if state.closeRequest == nil {
+                state.readyState = .open
+                state.hasOpened = true
+            }
             return state.closeRequest
         }
-        if closeRequest != nil {
-            // close() while connecting fails the connection, as in a browser.
-            _ = try? await connection.outbound.close(code: .goingAway)
-            state.withLockedValue { $0.readyState = .closed }
-            deliver(.error(DOMError.invalidState), type: .error)
-            deliver(.close(code: CloseCode.abnormalClosure.rawValue, reason: "", wasClean: false), type: .close)
-            return
+        if let closeRequest {
+            // close() while connecting: close this connection at once.
+            _ = try? await connection.outbound.close(code: closeRequest.code, reason: closeRequest.reason)
+            sender.finish()
+            let info = CloseInfo(code: .abnormalClosure, wasClean: false)
+            deliver(.error(ConnectionClosedAbnormally(info: info)), type: .error)
+            return info
         }
-        deliver(.open, type: .open)
+        // What was queued while reconnecting goes out after the open handlers (which may rejoin first).
+        deliver(.open, type: .open, after: { [self] in
+            state.withLockedValue { state in
+                for item in state.queued { state.sender?.yield(item) }
+                state.queued.removeAll()
+                state.queuedBytes = 0
+            }
+        })
         let writer = Task {
             for await (message, size) in sends {
                 try? await connection.outbound.write(message)
@@ -325,16 +471,12 @@ public final class WebSocket: Sendable {
         let info = await connection.outbound.closeInfo()
         sender.finish()
         writer.cancel()
-        state.withLockedValue {
-            $0.readyState = .closed
-            $0.sender = nil
-        }
         if !info.wasClean, let error = info.error {
             deliver(.error(error), type: .error)
         } else if !info.wasClean, info.code == .abnormalClosure || info.code == .internalError {
             deliver(.error(ConnectionClosedAbnormally(info: info)), type: .error)
         }
-        deliver(.close(code: info.code.rawValue, reason: info.reason, wasClean: info.wasClean), type: .close)
+        return info
     }
 }
 

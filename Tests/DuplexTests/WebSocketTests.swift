@@ -162,4 +162,81 @@ import Testing
         try ws.close()
         await server.shutdown()
     }
+
+    /// A server stopped and started again on the same port: the socket reconnects with backoff,
+    /// delivers open again (where the application rejoins), then sends what was queued meanwhile.
+    @Test func reconnectsToARestartedServerAndSendsWhatWasQueued() async throws {
+        let received = NIOLockedValueBox<[String]>([])
+        func start(port: Int) async throws -> WebSocketServer {
+            let server = WebSocketServer(configuration: .init(port: port), handler: .callbacks { ws in
+                ws.onMessage = { ws, message in
+                    received.withLockedValue { $0.append(message.text ?? "?") }
+                    try? ws.send(message)
+                }
+            })
+            try await server.start()
+            return server
+        }
+        let (first, port) = try await echoServer()
+        let recorder = Recorder()
+        let prepared = NIOLockedValueBox(0)
+        let reconnection = WebSocket.Reconnection(initialDelay: .milliseconds(50), maxDelay: .milliseconds(200), maxQueuedBytes: 10,
+                                                  prepare: { configuration in
+                                                      prepared.withLockedValue { $0 += 1 }
+                                                      return configuration
+                                                  })
+        let ws = try WebSocket("ws://127.0.0.1:\(port)/", delivery: .queue(DispatchQueue(label: "test")), reconnection: reconnection)
+        let opens = NIOLockedValueBox(0)
+        ws.onopen = { event in
+            recorder.record(event)
+            let count = opens.withLockedValue { $0 += 1; return $0 }
+            try? ws.send(count == 1 ? "first" : "rejoin")
+        }
+        ws.onmessage = { recorder.record($0) }
+        ws.onclose = { recorder.record($0) }
+        _ = try await recorder.wait(for: 2)  // open, text first
+
+        await first.shutdown()  // close 1001 to the client, then nothing listens
+        _ = try await recorder.wait(for: 3)
+        #expect(ws.readyState == .connecting)
+        try ws.send("queued")
+        #expect(throws: WebSocket.DOMError.queueFull(limit: 10)) { try ws.send("too much") }
+        #expect(ws.bufferedAmount == 6)
+        try await Task.sleep(for: .milliseconds(500))  // a few failed attempts
+
+        let second = try await start(port: port)
+        let events = try await recorder.wait(for: 6)
+        #expect(events == ["open", "text first", "close 1001 server shutting down true", "open", "text rejoin", "text queued"])
+        #expect(received.withLockedValue { $0 } == ["rejoin", "queued"], "the application rejoins before the queue goes out")
+        #expect(prepared.withLockedValue { $0 } >= 2, "prepare runs before every attempt")
+        #expect(ws.readyState == .open)
+
+        try ws.close(code: 1000)
+        _ = try await recorder.wait(for: 7)
+        #expect(recorder.events.withLockedValue { $0.last } == "close 1000  true")
+        #expect(ws.readyState == .closed, "an application's close is final")
+        await second.shutdown()
+    }
+
+    @Test func givesUpAfterMaxAttemptsAndStopsOnClose() async throws {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = listener.localAddress!.port!
+        try await listener.close()
+        let recorder = Recorder()
+        let ws = try WebSocket("ws://127.0.0.1:\(port)/",
+                               reconnection: .init(initialDelay: .milliseconds(10), maxDelay: .milliseconds(20), maxAttempts: 3))
+        ws.onerror = { recorder.record($0) }
+        ws.onclose = { recorder.record($0) }
+        let events = try await recorder.wait(for: 5)
+        #expect(events == ["error", "error", "error", "error", "close 1006  false"], "the first attempt and three more")
+
+        // close() during a long backoff ends it at once.
+        let patient = Recorder()
+        let waiting = try WebSocket("ws://127.0.0.1:\(port)/", reconnection: .init(initialDelay: .seconds(30)))
+        waiting.onerror = { patient.record($0) }
+        waiting.onclose = { patient.record($0) }
+        _ = try await patient.wait(for: 1)
+        try waiting.close()
+        #expect(try await patient.wait(for: 2, timeout: .seconds(5)) == ["error", "close 1006  false"])
+    }
 }
