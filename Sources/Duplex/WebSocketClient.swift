@@ -22,6 +22,8 @@ public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
     case extensionNegotiationFailed(PerMessageDeflate.NegotiationError)
     /// The codec cannot use the agreed parameters. The client sent close 1011.
     case compressionUnavailable(PerMessageDeflate.CodecError)
+    /// The HTTP proxy refused the tunnel, or answered with something else than HTTP.
+    case proxyFailed(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,7 @@ public enum WebSocketClientError: Error, Sendable, CustomStringConvertible {
         case .handshakeFailed(let error): "handshake failed: \(error)"
         case .extensionNegotiationFailed(let error): "extension negotiation failed: \(error)"
         case .compressionUnavailable(let error): "compression unavailable: \(error)"
+        case .proxyFailed(let reason): "proxy: \(reason)"
         }
     }
 }
@@ -83,12 +86,28 @@ public enum WebSocketClient {
         /// Pings to find a dead server (protocol or application pings), and application pings to
         /// answer. Default ``Heartbeat/none``.
         public var heartbeat: Heartbeat
+        /// How to reach the server: directly, through an HTTP proxy (`CONNECT`), or as the
+        /// environment says. Default ``ProxySetting/environment``.
+        public var proxy: ProxySetting
+
+        /// Where a client's connections go.
+        public enum ProxySetting: Sendable, Hashable {
+            /// Straight to the server.
+            case direct
+            /// Through the proxy that `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` name, unless `NO_PROXY`
+            /// exempts the host; loopback hosts always go direct. See ``HTTPProxy/fromEnvironment(for:environment:)``.
+            case environment
+            /// Through this proxy.
+            case proxy(HTTPProxy)
+        }
 
         /// Creates a configuration; every parameter has a documented default.
         public init(connection: Connection.Configuration = .init(), headers: HTTPFields = [:], subprotocols: [String] = [],
                     connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(10),
                     maxHandshakeSize: Int = 16 * 1024, compression: PerMessageDeflate.Configuration? = nil,
-                    tls: TLSConfiguration = WebSocketClient.defaultTLS, heartbeat: Heartbeat = .none) {
+                    tls: TLSConfiguration = WebSocketClient.defaultTLS, heartbeat: Heartbeat = .none,
+                    proxy: ProxySetting = .environment) {
+            self.proxy = proxy
             self.heartbeat = heartbeat
             self.tls = tls
             self.compression = compression
@@ -182,22 +201,36 @@ public enum WebSocketClient {
             compression: configuration.compression, heartbeat: configuration.heartbeat,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: onOpen)
+        let proxy: HTTPProxy? =
+            switch configuration.proxy {
+            case .direct: nil
+            case .proxy(let proxy): proxy
+            case .environment: HTTPProxy.fromEnvironment(for: "\(url)", environment: ProcessEnvironment.variables)
+            }
+        /// The handlers that speak to the server: TLS if secure, then the WebSocket handler.
+        @Sendable func addHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) throws {
+            if let tls {
+                // SNI takes a name, never an IP literal.
+                let isLiteral = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+                try pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isLiteral ? nil : url.host))
+            }
+            try pipeline.addHandler(WebSocketChannelHandler(settings))
+        }
         do {
             _ = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls {
-                            // SNI takes a name, never an IP literal.
-                            let isLiteral = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
-                            try channel.pipeline.syncOperations.addHandler(
-                                try NIOSSLClientHandler(context: tls, serverHostname: isLiteral ? nil : url.host))
-                        }
-                        try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings))
+                        let pipeline = channel.pipeline.syncOperations
+                        guard let proxy else { return try addHandlers(pipeline) }
+                        let authority = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
+                        try pipeline.addHandler(ProxyConnectHandler(
+                            proxy: proxy, authority: authority, timeout: configuration.handshakeTimeout,
+                            onTunnel: { context in try addHandlers(context.pipeline.syncOperations) }, onFailure: onFailure))
                     }
                 }
-                .connect(host: url.host, port: url.port)
+                .connect(host: proxy?.host ?? url.host, port: proxy?.port ?? url.port)
                 .get()
         } catch {
             onFailure(error)

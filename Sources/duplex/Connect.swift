@@ -53,6 +53,12 @@ struct Connect: AsyncParsableCommand {
     @Flag(help: "Do not verify the server's certificate (development only: anyone can intercept the connection).")
     var insecure = false
 
+    @Option(help: "An HTTP proxy to tunnel through with CONNECT (http://[user:password@]host:port); by default HTTPS_PROXY/HTTP_PROXY/NO_PROXY decide.")
+    var proxy: String?
+
+    @Flag(help: "Connect directly, whatever the environment says.")
+    var noProxy = false
+
     @Flag(help: "Do not offer permessage-deflate.")
     var noCompression = false
 
@@ -65,6 +71,9 @@ struct Connect: AsyncParsableCommand {
         }
         if let count, count < 0 { throw ValidationError("--count must not be negative") }
         if count != nil, send.isEmpty { throw ValidationError("--count goes with --send") }
+        if let proxy, HTTPProxy.fromEnvironment(for: "ws://example.invalid/", environment: ["HTTP_PROXY": proxy]) == nil {
+            throw ValidationError("--proxy takes http://[user:password@]host:port, not \(proxy)")
+        }
         guard pingInterval >= 0, pingTimeout > 0, timeout > 0 else {
             throw ValidationError("--ping-interval must not be negative, --ping-timeout and --timeout must be positive")
         }
@@ -84,7 +93,16 @@ struct Connect: AsyncParsableCommand {
             headers: fields, subprotocols: subprotocols,
             connectTimeout: .fromSeconds(timeout), handshakeTimeout: .fromSeconds(timeout),
             compression: noCompression ? nil : .init(), tls: tls,
-            heartbeat: Heartbeat(pingInterval: pingInterval > 0 ? .fromSeconds(pingInterval) : nil, pingTimeout: .fromSeconds(pingTimeout)))
+            heartbeat: Heartbeat(pingInterval: pingInterval > 0 ? .fromSeconds(pingInterval) : nil, pingTimeout: .fromSeconds(pingTimeout)),
+            proxy: proxySetting)
+    }
+
+    var proxySetting: WebSocketClient.Configuration.ProxySetting {
+        if noProxy { return .direct }
+        guard let proxy, let parsed = HTTPProxy.fromEnvironment(for: "ws://example.invalid/", environment: ["HTTP_PROXY": proxy]) else {
+            return .environment
+        }
+        return .proxy(parsed)
     }
 
     func run() async throws {
