@@ -113,11 +113,13 @@ final class ServerGate: Sendable {
     let counter: ConnectionCounter
     let trustedProxies: [IPNetwork]
     let hook: AdmissionHook?
+    let http: HTTPResponder?
 
-    init(limits: ServerLimits, trustedProxies: [IPNetwork], hook: AdmissionHook?) {
+    init(limits: ServerLimits, trustedProxies: [IPNetwork], hook: AdmissionHook?, http: HTTPResponder?) {
         counter = ConnectionCounter(limits: limits)
         self.trustedProxies = trustedProxies
         self.hook = hook
+        self.http = http
     }
 
     var retryAfter: TimeAmount { counter.limits.retryAfter }

@@ -44,6 +44,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         case handshaking(HTTPHeadParser, ByteBuffer)
         /// A valid request waits for the application's admission hook; reading is held.
         case admitting(Admitting)
+        /// A plain HTTP request waits for the application's responder.
+        case answeringHTTP
         case open(WebSocketConnection)
         case done
     }
@@ -97,7 +99,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.handshakeTimeout) { [self] in
             switch state {
-            case .handshaking, .admitting: break
+            case .handshaking, .admitting, .answeringHTTP: break
             case .open, .done: return
             }
             handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
@@ -107,7 +109,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
         switch state {
-        case .handshaking, .admitting:
+        case .handshaking, .admitting, .answeringHTTP:
             state = .done
             if case .client(_, let onFailure) = settings.role { onFailure(WebSocketClientError.connectionClosedDuringHandshake) }
         case .open(let connection):
@@ -121,7 +123,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch state {
-        case .handshaking, .admitting:
+        case .handshaking, .admitting, .answeringHTTP:
             handshakeFailed(context: context, error: error, response: nil)
         case .open(let connection):
             connection.logger.debug("connection error", metadata: ["error": "\(error)"])
@@ -150,7 +152,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 return handshakeFailed(context: context, error: HandshakeRefused(reason: "data before the handshake completed"), response: nil)
             }
             state = .admitting(admitting)
-        case .done:
+        case .answeringHTTP, .done:
             break
         }
     }
@@ -237,6 +239,9 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     /// client address's connection limit (behind a trusted proxy), then the application's hook.
     private func admit(context: ChannelHandlerContext, head: HTTPRequestHead, leftover: ByteBuffer,
                        origins: OriginPolicy, subprotocols: SubprotocolPolicy, gate: ServerGate) {
+        if let http = gate.http, !head.headers.containsToken("Upgrade", "websocket") {
+            return answerPlainHTTP(context: context, head: head, responder: http)
+        }
         let request: ServerHandshake.Request
         do {
             request = try ServerHandshake.validate(head)
@@ -290,6 +295,25 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 handshakeFailed(context: context, error: HandshakeRefused(reason: challenge.reason),
                                 response: ServerGate.response(status: challenge.status, reason: challenge.reason, headers: challenge.headers))
             }
+        }
+    }
+
+    /// A plain HTTP request: the application's responder answers it (426 when it declines), then
+    /// the connection closes.
+    private func answerPlainHTTP(context: ChannelHandlerContext, head: HTTPRequestHead, responder: @escaping HTTPResponder) {
+        state = .answeringHTTP
+        let promise = context.eventLoop.makePromise(of: HTTPResponse?.self)
+        promise.completeWithTask { await responder(head) }
+        promise.futureResult.assumeIsolated().whenSuccess { [self] response in
+            guard case .answeringHTTP = state else { return }
+            state = .done
+            handshakeTimer?.cancel()
+            let (responseHead, body) = response?.wireForm(method: head.method)
+                ?? ServerHandshake.response(rejecting: HandshakeError.notWebSocketUpgrade)
+            var buffer = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
+            responseHead.write(into: &buffer)
+            buffer.writeImmutableBuffer(body)
+            context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -408,7 +432,7 @@ extension WebSocketChannelHandler {
         switch state {
         case .open(let connection):
             try? connection.close(code: .goingAway, reason: "server shutting down")
-        case .handshaking, .admitting, .done:
+        case .handshaking, .admitting, .answeringHTTP, .done:
             break
         }
     }

@@ -90,6 +90,8 @@ public final class WebSocketConnection {
 
     private let guards: Guards
     private let heartbeat: Heartbeat
+    /// Library parts that must hear of the close (channel membership), besides the application.
+    var closeObservers: [(WebSocketConnection) -> Void] = []
     private var pingTimer: Scheduled<Void>?
     private var pingDeadline: Scheduled<Void>?
     /// Whether the connection is being given up (a heartbeat timed out): TCP closes at once.
@@ -364,12 +366,38 @@ public final class WebSocketConnection {
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
         for waiter in waiters { waiter.fail(ConnectionError.notOpen(.closed)) }
+        let observers = closeObservers
+        closeObservers.removeAll()
+        for observer in observers { observer(self) }
         onClose?(self, info)
         onMessage = nil
         onPing = nil
         onPong = nil
         onClose = nil
         onWritabilityChanged = nil
+    }
+
+    /// Sends a message whose frame was encoded once for many connections (a broadcast): `frame` is
+    /// the complete unmasked frame of `message`. A connection that compresses sends `message`
+    /// through its codec instead; a client masks, so it always does.
+    func send(_ message: WebSocketMessage, encodedAs frame: ByteBuffer) throws(ConnectionError) {
+        guard role == .server, extensions.isEmpty else { return try send(message) }
+        eventLoop.preconditionInEventLoop()
+        guard readyState == .open else { throw .notOpen(readyState) }
+        if let limit = guards.maxBufferedBytes, bytesQueued + frame.readableBytes > limit {
+            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+            try? close(code: .policyViolation, reason: "slow consumer")
+            throw .bufferLimitExceeded(limit: limit)
+        }
+        drainOutbound()  // what was sent before goes first
+        if output.readableBytes > 0 {
+            context.write(NIOAny(output), promise: nil)
+            output = ByteBuffer()
+        }
+        bytesQueued += frame.readableBytes
+        bytesSinceFlush += frame.readableBytes
+        context.write(NIOAny(frame), promise: nil)
+        scheduleFlush()
     }
 
     // MARK: Output
@@ -394,6 +422,11 @@ public final class WebSocketConnection {
     private func writeOutbound() {
         guard connection.hasOutboundFrames else { return }
         drainOutbound()
+        scheduleFlush()
+    }
+
+    /// Flushes at the end of the read cycle, or on the next loop tick outside of one.
+    private func scheduleFlush() {
         if !isReading && !flushScheduled {
             flushScheduled = true
             eventLoop.assumeIsolated().execute { [self] in

@@ -64,6 +64,9 @@ public final class WebSocketServer: Service, Sendable {
         /// Pings to find dead clients, and application pings to answer (browsers'). Default
         /// ``Heartbeat/none``. See `Docs/Heartbeats.md`.
         public var heartbeat: Heartbeat
+        /// Answers plain HTTP requests on the same port (a page, `/healthz`, `/metrics`); nil (the
+        /// default), or a nil response, answers them with 426 Upgrade Required.
+        public var http: HTTPResponder?
 
         /// Creates a configuration; every parameter has a documented default.
         public init(host: String = "127.0.0.1", port: Int = 8080, connection: Connection.Configuration = .init(),
@@ -71,7 +74,8 @@ public final class WebSocketServer: Service, Sendable {
                     maxHandshakeSize: Int = 16 * 1024, shutdownGracePeriod: TimeAmount = .seconds(5),
                     backlog: Int32 = 1024, limits: ServerLimits = .init(), compression: PerMessageDeflate.Configuration? = nil,
                     tls: ServerTLS? = nil, trustedProxies: [IPNetwork] = [], admission: AdmissionHook? = nil,
-                    heartbeat: Heartbeat = .none) {
+                    heartbeat: Heartbeat = .none, http: HTTPResponder? = nil) {
+            self.http = http
             self.heartbeat = heartbeat
             self.tls = tls
             self.trustedProxies = trustedProxies
@@ -123,7 +127,7 @@ public final class WebSocketServer: Service, Sendable {
     public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "duplex.server"), handler: Handler) {
         self.configuration = configuration
-        self.gate = ServerGate(limits: configuration.limits, trustedProxies: configuration.trustedProxies, hook: configuration.admission)
+        self.gate = ServerGate(limits: configuration.limits, trustedProxies: configuration.trustedProxies, hook: configuration.admission, http: configuration.http)
         self.group = eventLoopGroup
         self.logger = logger
         self.handler = handler

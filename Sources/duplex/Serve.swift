@@ -8,8 +8,8 @@ import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a WebSocket echo server.",
-        discussion: "Echoes every text and binary message on any path. SIGINT or SIGTERM drains the server: close 1001 to every client, then exit."
+        abstract: "Run a WebSocket echo (and, with --chat, chat) server with a demo page.",
+        discussion: "Echoes every text and binary message on any path; with --chat, /chat and /chat/{room} are chat rooms. Plain HTTP on the same port: the demo page at /, /healthz, /readyz and /stats. SIGINT or SIGTERM drains the server: close 1001 to every client, then exit."
     )
 
     @Option(help: "The address to listen on.")
@@ -82,6 +82,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: #"Answer browsers' {"type":"ping","value":N} with {"pong":"N"} (not echoed)."#)
     var jsonPings = true
 
+    @Flag(help: "Chat rooms at /chat (the lobby) and /chat/{room}: every message goes to every member of the room, the sender included. Echo stays on other paths.")
+    var chat = false
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -126,6 +129,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "duplex")
         logger.logLevel = logLevel
+        let app = ServeApp(chat: chat, channels: Channels())
         var tls: ServerTLS?
         if let tlsCert, let tlsKey {
             do {
@@ -143,13 +147,14 @@ struct Serve: AsyncParsableCommand {
             compression: compression,
             tls: tls,
             trustedProxies: try trustedProxies.map { try IPNetwork($0) },
-            heartbeat: heartbeat)
-        let server = WebSocketServer(configuration: configuration, logger: logger, handler: .callbacks { ws in
-            ws.onMessage = { ws, message in try? ws.send(message) }
-        })
+            heartbeat: heartbeat,
+            http: app.http)
+        let server = WebSocketServer(configuration: configuration, logger: logger, handler: app.handler)
+        app.attach(server)
+        try await app.channels.start()
         let address = try await server.start()
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        say("duplex: echo server listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)/")
+        say("duplex: \(chat ? "chat and echo" : "echo") server listening on \(tls == nil ? "ws" : "wss")://\(shownHost):\(address.port ?? port)/")
         if let tls { Task { await Self.reloadOnHangUp(tls, logger: logger) } }
         logger.info("permessage-deflate", metadata: ["compression": "\(compressionSummary)"])
         let group = ServiceGroup(configuration: .init(
@@ -157,6 +162,7 @@ struct Serve: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+        await app.channels.shutdown()
         say("duplex: stopped")
     }
 }

@@ -93,6 +93,50 @@ import Testing
         #expect(close.payload.getInteger(at: close.payload.readerIndex, as: UInt16.self) == 1011)
     }
 
+    /// `--chat`: rooms at /chat/{room} reach every member, the sender included, and no one else; echo
+    /// elsewhere; the demo page, health and stats over plain HTTP on the same port.
+    @Test func chatRoomsAndPlainHTTP() async throws {
+        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--chat", "--log-level", "error"])
+        defer { process.terminate(); process.waitUntilExit() }
+        #expect(firstLine.hasPrefix("duplex: chat and echo server listening on ws://127.0.0.1:"))
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let port = try #require(URL(string: url)?.port)
+        let alice = try await WebSocketClient.connect(to: url + "chat/kitchen")
+        let bob = try await WebSocketClient.connect(to: url + "chat/kitchen", configuration: .init(compression: .init()))
+        let carol = try await WebSocketClient.connect(to: url + "chat/garden")
+        let echo = try await WebSocketClient.connect(to: url + "anything")
+        try await Task.sleep(for: .milliseconds(100))  // the joins happen as the connections open
+        try await alice.outbound.write(.text("tea?"))
+        try await bob.outbound.write(.binary([1, 2]))
+        try await carol.outbound.write(.text("roses"))
+        try await echo.outbound.write(.text("echo"))
+        var aliceIn = alice.inbound.makeAsyncIterator()
+        var bobIn = bob.inbound.makeAsyncIterator()
+        var carolIn = carol.inbound.makeAsyncIterator()
+        var echoIn = echo.inbound.makeAsyncIterator()
+        #expect(await aliceIn.next() == .text("tea?"))
+        #expect(await aliceIn.next() == .binary([1, 2]))
+        #expect(await bobIn.next() == .text("tea?"))
+        #expect(await bobIn.next() == .binary([1, 2]))
+        #expect(await carolIn.next() == .text("roses"), "garden hears only garden")
+        #expect(await echoIn.next() == .text("echo"))
+
+        func get(_ path: String) async throws -> String {
+            let raw = try await RawTCPClient.connect(port: port)
+            try await raw.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            return String(buffer: try await raw.receivedUntilClosed())
+        }
+        let page = try await get("/")
+        #expect(page.statusLine == "HTTP/1.1 200 OK")
+        #expect(page.contains("Content-Type: text/html; charset=utf-8") && page.contains("<title>Duplex demo</title>"))
+        #expect(try await get("/healthz").hasSuffix("\r\n\r\nok\n"))
+        #expect(try await get("/readyz").hasSuffix("\r\n\r\nready\n"))
+        let stats = try await get("/stats")
+        #expect(stats.contains(#""connections":"#) && stats.contains(#""chat":true,"rooms":{"garden":1,"kitchen":2}"#), "\(stats)")
+        #expect(try await get("/missing").statusLine == "HTTP/1.1 404 Not Found")
+        for ws in [alice, bob, carol, echo] { _ = try await ws.outbound.close() }
+    }
+
     @Test func rejectsAnOutOfRangeWindow() async throws {
         let (process, _) = try await Self.start(["serve", "--port", "0", "--compression-window-bits", "16"])
         let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
