@@ -2,6 +2,7 @@ import DuplexCompression
 import DuplexCore
 import Logging
 import NIOCore
+import Synchronization
 
 /// The one handler in a WebSocket channel's pipeline: it parses the opening handshake (server or
 /// client side), then drives a ``WebSocketConnection``. Doing both in one handler means no pipeline
@@ -33,6 +34,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         var guards: WebSocketConnection.Guards = .none
         /// Pings this end sends and application pings it answers.
         var heartbeat: Heartbeat = .none
+        /// A server's instruments; nil on a client.
+        var metrics: ServerMetrics? = nil
         var handshakeTimeout: TimeAmount
         var maxHandshakeSize: Int
         var logger: Logger
@@ -66,6 +69,9 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         /// Over a limit: the request gets this status (503 or 429) with `Retry-After`.
         case refused(status: Int, reason: String)
     }
+
+    /// Numbers connections in the logs (`ws.id`), across every server in the process.
+    private static let nextConnectionID = Atomic<UInt64>(0)
 
     private let settings: Settings
     private let earlyAdmission: EarlyAdmission
@@ -149,7 +155,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             state = .done
             admitting.leftover.writeImmutableBuffer(bytes)
             guard admitting.leftover.readableBytes <= settings.maxHandshakeSize else {
-                return handshakeFailed(context: context, error: HandshakeRefused(reason: "data before the handshake completed"), response: nil)
+                return handshakeFailed(context: context, error: HandshakeRefused(kind: .prematureData, reason: "data before the handshake completed"), response: nil)
             }
             state = .admitting(admitting)
         case .answeringHTTP, .done:
@@ -198,7 +204,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 return
             }
             if case .refused(let status, let reason) = earlyAdmission {
-                return handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                return handshakeFailed(context: context, error: HandshakeRefused(kind: status == 503 ? .serverFull : .addressFull, reason: reason),
                                        response: gate.limitResponse(status: status, reason: reason))
             }
             admit(context: context, head: head, leftover: buffer, origins: origins, subprotocols: subprotocols, gate: gate)
@@ -260,7 +266,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         if case .counted(peerAddress: false) = earlyAdmission, let key {
             guard gate.counter.admitAddress(key) else {
                 let reason = "too many connections from \(key)"
-                return handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                return handshakeFailed(context: context, error: HandshakeRefused(kind: .addressFull, reason: reason),
                                        response: gate.limitResponse(status: 429, reason: reason))
             }
             context.channel.closeFuture.whenComplete { [counter = gate.counter] _ in counter.releaseAddress(key) }
@@ -289,10 +295,10 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                     read(context: context)
                 }
             case .reject(let status, let reason):
-                handshakeFailed(context: context, error: HandshakeRefused(reason: reason),
+                handshakeFailed(context: context, error: HandshakeRefused(kind: .admissionRejected, reason: reason),
                                 response: ServerGate.response(status: status, reason: reason))
             case .challenge(let challenge):
-                handshakeFailed(context: context, error: HandshakeRefused(reason: challenge.reason),
+                handshakeFailed(context: context, error: HandshakeRefused(kind: .challenged, reason: challenge.reason),
                                 response: ServerGate.response(status: challenge.status, reason: challenge.reason, headers: challenge.headers))
             }
         }
@@ -319,6 +325,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private func accept(context: ChannelHandlerContext, _ admitting: Admitting, subprotocols: SubprotocolPolicy) {
         var logger = settings.logger
+        logger[metadataKey: "ws.id"] = "\(Self.nextConnectionID.add(1, ordering: .relaxed).newValue)"
         logger[metadataKey: "ws.peer"] = "\(admitting.clientAddress.map { "\($0)" } ?? "?")"
         let subprotocol = subprotocols.select(offered: admitting.request.subprotocols)
         let (extensions, codec) = serverCompression(context: context, offers: admitting.request.extensions, logger: logger)
@@ -330,7 +337,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         let connection = WebSocketConnection(
             context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
             subprotocol: subprotocol, extensions: extensions, request: admitting.head, remoteAddress: admitting.clientAddress,
-            logger: logger, guards: settings.guards, heartbeat: settings.heartbeat)
+            logger: logger, guards: settings.guards, heartbeat: settings.heartbeat, metrics: settings.metrics)
+        settings.metrics?.handshakesAccepted.increment()
         open(connection, leftover: admitting.leftover, onOpen: settings.onOpen)
     }
 
@@ -405,6 +413,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         switch settings.role {
         case .server:
             settings.logger.debug("handshake refused", metadata: ["error": "\(error)"])
+            settings.metrics?.refused(ServerMetrics.reason(of: error))
             if let (head, body) = response {
                 var buffer = context.channel.allocator.buffer(capacity: 256 + body.readableBytes)
                 head.write(into: &buffer)
@@ -420,8 +429,17 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 }
 
-/// A handshake refused by a server limit, for the log.
+/// A handshake refused by a server limit or the application, for the log and the metrics.
 struct HandshakeRefused: Error, CustomStringConvertible {
+    enum Kind: String {
+        case serverFull = "server_full"
+        case addressFull = "address_full"
+        case admissionRejected = "admission"
+        case challenged = "challenge"
+        case prematureData = "premature_data"
+    }
+
+    var kind: Kind
     var reason: String
     var description: String { reason }
 }

@@ -90,6 +90,8 @@ public final class WebSocketConnection {
 
     private let guards: Guards
     private let heartbeat: Heartbeat
+    private let metrics: ServerMetrics?
+    private var tally = TrafficTally()
     /// Library parts that must hear of the close (channel membership), besides the application.
     var closeObservers: [(WebSocketConnection) -> Void] = []
     private var pingTimer: Scheduled<Void>?
@@ -104,7 +106,9 @@ public final class WebSocketConnection {
 
     init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
          request: HTTPRequestHead, remoteAddress: SocketAddress?, logger: Logger, guards: Guards = .none,
-         heartbeat: Heartbeat = .none) {
+         heartbeat: Heartbeat = .none, metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
+        metrics?.connectionsOpen.increment()
         self.guards = guards
         self.heartbeat = heartbeat
         let now = NIODeadline.now()
@@ -146,10 +150,13 @@ public final class WebSocketConnection {
         eventLoop.preconditionInEventLoop()
         if let limit = guards.maxBufferedBytes, readyState == .open, bytesQueued + message.data.readableBytes > limit {
             logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+            metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
         }
         try connection.send(message, compress: compress)
+        tally.messagesOut += 1
+        tally.bytesOut += message.data.readableBytes
         writeOutbound()
     }
 
@@ -251,6 +258,7 @@ public final class WebSocketConnection {
             pingDeadline = eventLoop.assumeIsolated().scheduleTask(in: heartbeat.pingTimeout) { [self] in
                 guard lastReceived < sentAt, closeInfo == nil else { return }
                 logger.notice("closing a connection whose peer stopped answering pings")
+                metrics?.heartbeatTimeouts.increment()
                 abandoning = true
                 connection.abandon(code: .internalError, reason: "ping timeout")
                 processEvents()
@@ -291,6 +299,7 @@ public final class WebSocketConnection {
         if exceeded == nil, byteBucket?.spend(Double(message.data.readableBytes), now: now) == false { exceeded = "byte rate exceeded" }
         guard let exceeded else { return true }
         rateExceeded = true
+        metrics?.rateLimited.increment()
         logger.notice("closing a connection over its rate limit", metadata: ["limit": "\(exceeded)"])
         try? close(code: .policyViolation, reason: exceeded)
         return false
@@ -303,6 +312,7 @@ public final class WebSocketConnection {
 
     func writabilityChanged() {
         let writable = context.channel.isWritable
+        if !writable { metrics?.highWater.increment() }
         if writable {
             let waiters = writabilityWaiters
             writabilityWaiters.removeAll()
@@ -314,6 +324,7 @@ public final class WebSocketConnection {
     /// Flushes what this read cycle queued.
     func readComplete() {
         flushOutput()
+        tally.report(to: metrics)
     }
 
     func processEvents() {
@@ -321,6 +332,8 @@ public final class WebSocketConnection {
             switch event {
             case .message(let message):
                 // Once closing for a rate limit, what the peer sent after it is not delivered.
+                tally.messagesIn += 1
+                tally.bytesIn += message.data.readableBytes
                 guard !rateExceeded, withinRates(message), !isHeartbeat(message) else { continue }
                 onMessage?(self, message)
             case .ping(let payload):
@@ -366,6 +379,11 @@ public final class WebSocketConnection {
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
         for waiter in waiters { waiter.fail(ConnectionError.notOpen(.closed)) }
+        tally.report(to: metrics)
+        if let metrics {
+            metrics.connectionsOpen.decrement()
+            metrics.closed(info.code)
+        }
         let observers = closeObservers
         closeObservers.removeAll()
         for observer in observers { observer(self) }
@@ -386,9 +404,12 @@ public final class WebSocketConnection {
         guard readyState == .open else { throw .notOpen(readyState) }
         if let limit = guards.maxBufferedBytes, bytesQueued + frame.readableBytes > limit {
             logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+            metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
         }
+        tally.messagesOut += 1
+        tally.bytesOut += message.data.readableBytes
         drainOutbound()  // what was sent before goes first
         if output.readableBytes > 0 {
             context.write(NIOAny(output), promise: nil)
@@ -445,6 +466,7 @@ public final class WebSocketConnection {
         }
         let flushed = bytesSinceFlush
         bytesSinceFlush = 0
+        tally.report(to: metrics)
         let promise = eventLoop.makePromise(of: Void.self)
         // An empty write carries the promise that completes once everything before it is written.
         context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)

@@ -110,6 +110,7 @@ public final class WebSocketServer: Service, Sendable {
     private let handler: Handler
     private let state = NIOLockedValueBox(ServerState())
     private let gate: ServerGate
+    private let metrics = ServerMetrics()
 
     private struct ServerState {
         var channel: (any Channel)?
@@ -151,7 +152,7 @@ public final class WebSocketServer: Service, Sendable {
         let settings = WebSocketChannelHandler.Settings(
             role: .server(origins: configuration.origins, subprotocols: configuration.subprotocols, gate: gate), connection: configuration.connection,
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
-            guards: WebSocketConnection.Guards(configuration.limits), heartbeat: configuration.heartbeat,
+            guards: WebSocketConnection.Guards(configuration.limits), heartbeat: configuration.heartbeat, metrics: metrics,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)

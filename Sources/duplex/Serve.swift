@@ -2,6 +2,8 @@ public import ArgumentParser
 import Duplex
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -9,7 +11,7 @@ import UnixSignals
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a WebSocket echo (and, with --chat, chat) server with a demo page.",
-        discussion: "Echoes every text and binary message on any path; with --chat, /chat and /chat/{room} are chat rooms. Plain HTTP on the same port: the demo page at /, /healthz, /readyz and /stats. SIGINT or SIGTERM drains the server: close 1001 to every client, then exit."
+        discussion: "Echoes every text and binary message on any path; with --chat, /chat and /chat/{room} are chat rooms. Plain HTTP on the same port: the demo page at /, /healthz, /readyz, /stats and /metrics (Prometheus). SIGINT or SIGTERM drains the server: close 1001 to every client, then exit."
     )
 
     @Option(help: "The address to listen on.")
@@ -129,7 +131,10 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "duplex")
         logger.logLevel = logLevel
-        let app = ServeApp(chat: chat, channels: Channels())
+        // Metrics first: instruments made before the bootstrap would report nowhere.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app = ServeApp(chat: chat, channels: Channels(), registry: registry)
         var tls: ServerTLS?
         if let tlsCert, let tlsKey {
             do {

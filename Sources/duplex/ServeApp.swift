@@ -1,18 +1,22 @@
 import Duplex
 import NIOConcurrencyHelpers
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// What `duplex serve` does with each connection and each plain HTTP request: chat rooms on
 /// `/chat` and `/chat/{room}` (with `--chat`), echo on every other path; the demo page at `/`,
-/// `/healthz`, `/readyz` and `/stats`.
+/// `/healthz`, `/readyz`, `/stats` and `/metrics` (Prometheus).
 final class ServeApp: Sendable {
     let chat: Bool
     let channels: Channels
+    /// Where the server's metrics are gathered, for `/metrics`.
+    let registry: PrometheusCollectorRegistry
     private let messages = Atomic<Int>(0)
     private let server = NIOLockedValueBox<WebSocketServer?>(nil)
 
-    init(chat: Bool, channels: Channels) {
+    init(chat: Bool, channels: Channels, registry: PrometheusCollectorRegistry) {
+        self.registry = registry
         self.chat = chat
         self.channels = channels
     }
@@ -59,6 +63,7 @@ final class ServeApp: Sendable {
                 let listening = server.withLockedValue { $0?.localAddress } != nil
                 return .text(listening ? "ready\n" : "not listening\n", status: listening ? 200 : 503)
             case "/stats": return .text(statsJSON, contentType: "application/json")
+            case "/metrics": return .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
             default: return .text("not found\n", status: 404)
             }
         }

@@ -1,5 +1,6 @@
 import Duplex
 import Foundation
+import NIOCore
 import Testing
 
 /// `duplex serve` as a user runs it: the built executable, its printed URL, echo, and SIGTERM.
@@ -106,18 +107,19 @@ import Testing
         let carol = try await WebSocketClient.connect(to: url + "chat/garden")
         let echo = try await WebSocketClient.connect(to: url + "anything")
         try await Task.sleep(for: .milliseconds(100))  // the joins happen as the connections open
-        try await alice.outbound.write(.text("tea?"))
-        try await bob.outbound.write(.binary([1, 2]))
-        try await carol.outbound.write(.text("roses"))
-        try await echo.outbound.write(.text("echo"))
         var aliceIn = alice.inbound.makeAsyncIterator()
         var bobIn = bob.inbound.makeAsyncIterator()
         var carolIn = carol.inbound.makeAsyncIterator()
         var echoIn = echo.inbound.makeAsyncIterator()
+        // One publisher at a time: the order of two publishers' messages is not defined.
+        try await alice.outbound.write(.text("tea?"))
         #expect(await aliceIn.next() == .text("tea?"))
-        #expect(await aliceIn.next() == .binary([1, 2]))
         #expect(await bobIn.next() == .text("tea?"))
+        try await bob.outbound.write(.binary([1, 2]))
+        #expect(await aliceIn.next() == .binary([1, 2]))
         #expect(await bobIn.next() == .binary([1, 2]))
+        try await carol.outbound.write(.text("roses"))
+        try await echo.outbound.write(.text("echo"))
         #expect(await carolIn.next() == .text("roses"), "garden hears only garden")
         #expect(await echoIn.next() == .text("echo"))
 
@@ -135,6 +137,45 @@ import Testing
         #expect(stats.contains(#""connections":"#) && stats.contains(#""chat":true,"rooms":{"garden":1,"kitchen":2}"#), "\(stats)")
         #expect(try await get("/missing").statusLine == "HTTP/1.1 404 Not Found")
         for ws in [alice, bob, carol, echo] { _ = try await ws.outbound.close() }
+    }
+
+    /// `/metrics` after a known exchange: three messages each way, one cross-origin refusal, one
+    /// clean close, nothing left open.
+    @Test func metricsCountAKnownExchange() async throws {
+        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "error"])
+        defer { process.terminate(); process.waitUntilExit() }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let port = try #require(URL(string: url)?.port)
+        let ws = try await WebSocketClient.connect(to: url)
+        var iterator = ws.inbound.makeAsyncIterator()
+        for message in [WebSocketMessage.text("one"), .binary(ByteBuffer(repeating: 1, count: 100)), .text("three")] {
+            try await ws.outbound.write(message)
+            #expect(await iterator.next() == message)
+        }
+        _ = try await ws.outbound.close()
+        let refused = try await RawTCPClient.connect(port: port)
+        try await refused.send(upgradeRequest(extraHeaders: "Origin: https://evil.example\r\n"))
+        #expect(String(buffer: try await refused.receivedUntilClosed()).statusLine == "HTTP/1.1 403 Forbidden")
+
+        let scrape = try await RawTCPClient.connect(port: port)
+        try await scrape.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let metrics = String(buffer: try await scrape.receivedUntilClosed())
+        #expect(metrics.contains("Content-Type: text/plain; version=0.0.4"))
+        let lines = Set(metrics.split(separator: "\n").map(String.init))
+        for expected in [
+            #"duplex_handshakes_total{result="accepted"} 1"#,
+            #"duplex_handshakes_total{result="refused",reason="origin"} 1"#,
+            #"duplex_messages_total{direction="in"} 3"#,
+            #"duplex_messages_total{direction="out"} 3"#,
+            #"duplex_message_bytes_total{direction="in"} 108"#,
+            #"duplex_message_bytes_total{direction="out"} 108"#,
+            #"duplex_closes_total{code="1000"} 1"#,
+            "duplex_connections_open 0.0",
+            "duplex_heartbeat_timeouts_total 0",
+            "duplex_slow_consumers_total 0",
+        ] {
+            #expect(lines.contains(expected), "missing \(expected) in\n\(metrics)")
+        }
     }
 
     @Test func rejectsAnOutOfRangeWindow() async throws {
