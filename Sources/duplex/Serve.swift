@@ -14,6 +14,10 @@ struct Serve: AsyncParsableCommand {
         discussion: "Echoes every text and binary message on any path; with --chat, /chat and /chat/{room} are chat rooms. Plain HTTP on the same port: the demo page at /, /healthz, /readyz, /stats and /metrics (Prometheus). SIGINT or SIGTERM drains the server: close 1001 to every client, then exit."
     )
 
+    @Option(help: ArgumentHelp("A JSON file of options, keyed by their long names: {\"port\": 9000, \"chat\": true}.",
+                               discussion: "Precedence: command line, then DUPLEX_SERVE_<OPTION> environment variables (DUPLEX_SERVE_MAX_CONNECTIONS=100; lists comma-separated), then this file (or DUPLEX_SERVE_CONFIG), then the defaults."))
+    var config: String?
+
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 

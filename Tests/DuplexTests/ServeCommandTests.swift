@@ -11,10 +11,11 @@ import Testing
     }
 
     /// Starts `duplex` with `arguments` and returns the process and the first line it printed.
-    static func start(_ arguments: [String]) async throws -> (process: Process, firstLine: String) {
+    static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (process: Process, firstLine: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -44,12 +45,20 @@ import Testing
         try await ws.outbound.write(.binary([1, 2, 3]))
         #expect(await iterator.next() == .binary([1, 2, 3]))
 
+        var others: [WebSocketClientConnection] = []
+        for _ in 0..<5 { others.append(try await WebSocketClient.connect(to: url)) }
+
+        let start = ContinuousClock.now
         process.terminate()  // SIGTERM
-        let info = await ws.outbound.closeInfo()
-        #expect(info.code == .goingAway)
-        #expect(info.wasClean)
+        for client in [ws] + others {
+            let info = await client.outbound.closeInfo()
+            #expect(info.code == .goingAway)
+            #expect(info.reason == "server shutting down")
+            #expect(info.wasClean)
+        }
         let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
         #expect(status == 0)
+        #expect(ContinuousClock.now - start < .seconds(5), "drained within the 5-second grace period")
     }
 
     @Test(arguments: [
@@ -176,6 +185,52 @@ import Testing
         ] {
             #expect(lines.contains(expected), "missing \(expected) in\n\(metrics)")
         }
+    }
+
+    /// Command line over environment over configuration file over defaults, checked by behaviour:
+    /// the message size limit that applies, chat from the file, the JSON pings switched off.
+    @Test func configurationPrecedence() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("duplex-\(UUID().uuidString).json")
+        try #"{"max-message-size": 100, "chat": true, "json-pings": true, "log-level": "error", "port": 0}"#
+            .write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        /// Whether a text message of `size` bytes comes back from a server started with these sources.
+        func accepts(_ size: Int, arguments: [String], environment: [String: String]) async throws -> (Bool, String) {
+            let (process, firstLine) = try await Self.start(["serve"] + arguments, environment: environment)
+            defer { process.terminate(); process.waitUntilExit() }
+            let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+            let ws = try await WebSocketClient.connect(to: url)
+            let text = String(repeating: "x", count: size)
+            try await ws.outbound.write(.text(text))
+            var iterator = ws.inbound.makeAsyncIterator()
+            let echoed = await iterator.next() == .text(text)
+            return (echoed, firstLine)
+        }
+        // File alone: 100.
+        let (fileOnly, firstLine) = try await accepts(150, arguments: ["--config", file.path], environment: [:])
+        #expect(!fileOnly)
+        #expect(firstLine.hasPrefix("duplex: chat and echo server"), "chat comes from the file")
+        // The environment over the file: 200 (and the file named by the environment too).
+        #expect(try await accepts(150, arguments: [], environment: ["DUPLEX_SERVE_CONFIG": file.path, "DUPLEX_SERVE_MAX_MESSAGE_SIZE": "200"]).0)
+        #expect(try await !accepts(250, arguments: ["--config", file.path], environment: ["DUPLEX_SERVE_MAX_MESSAGE_SIZE": "200"]).0)
+        // The command line over both: 300.
+        #expect(try await accepts(250, arguments: ["--config", file.path, "--max-message-size", "300"],
+                                  environment: ["DUPLEX_SERVE_MAX_MESSAGE_SIZE": "200"]).0)
+        // A flag the file turns on, the environment turns off: JSON pings are echoed, not answered.
+        let (process, line) = try await Self.start(["serve", "--config", file.path], environment: ["DUPLEX_SERVE_JSON_PINGS": "false"])
+        defer { process.terminate(); process.waitUntilExit() }
+        let url = try #require(line.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let ws = try await WebSocketClient.connect(to: url)
+        try await ws.outbound.write(.text(#"{"type":"ping","value":1}"#))
+        var iterator = ws.inbound.makeAsyncIterator()
+        #expect(await iterator.next() == .text(#"{"type":"ping","value":1}"#))
+
+        // A broken file is a clear error.
+        try "{ not json".write(to: file, atomically: true, encoding: .utf8)
+        let (broken, _) = try await Self.start(["serve", "--config", file.path])
+        let status = await Task.detached { broken.waitUntilExit(); return broken.terminationStatus }.value
+        #expect(status != 0)
     }
 
     @Test func rejectsAnOutOfRangeWindow() async throws {
