@@ -87,6 +87,7 @@ import Testing
         let (server, port) = try await server(ServerLimits(maxConnectionsPerAddress: 256), handshakeTimeout: .seconds(10))
         let good = try await Talker.connect(port: port)
         var attackers: [any Channel] = []
+        let start = ContinuousClock.now
         for _ in 0..<300 {
             let channel = try await rawConnection(port: port, from: "127.0.0.2")
             try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: web")).get()
@@ -95,7 +96,11 @@ import Testing
         try await good.exchange(count: 50, tag: "during")
         let newcomer = try await Talker.connect(port: port)
         try await newcomer.exchange(count: 5, tag: "newcomer")
-        #expect(server.connectionCount == 302, "the half-open ones are held until the handshake timeout")
+        // Until the handshake timeout the half-open ones are all held (on a machine so loaded that
+        // the first ones already timed out, the count says nothing).
+        if ContinuousClock.now - start < .seconds(9) {
+            #expect(server.connectionCount == 302, "the half-open ones are held until the handshake timeout")
+        }
 
         // All of them are gone after the handshake timeout.
         for channel in attackers { try await channel.closeFuture.get() }
