@@ -6,7 +6,7 @@ struct DuplexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "duplex",
         abstract: "A WebSocket server, client and benchmark.",
-        subcommands: [Serve.self, Connect.self],
+        subcommands: [Serve.self, Connect.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 
@@ -14,7 +14,7 @@ struct DuplexCommand: AsyncParsableCommand {
     /// file (see ``ConfigurationSources``).
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        let subcommands = ["serve", "connect", "help", "-h", "--help", "--version"]
+        let subcommands = ["serve", "connect", "bench", "help", "-h", "--help", "--version"]
         if arguments.first.map({ !subcommands.contains($0) || $0 == "serve" }) ?? true {
             let serveArguments = arguments.first == "serve" ? Array(arguments.dropFirst()) : arguments
             do {

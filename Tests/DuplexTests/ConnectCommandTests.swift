@@ -91,3 +91,46 @@ import Testing
         #expect(bad.errors.contains("-H takes \"Name: value\""))
     }
 }
+
+/// `duplex bench` as a user runs it, briefly: progress on standard error, the result as JSON.
+@Suite(.timeLimit(.minutes(1))) struct BenchCommandTests {
+    static func bench(_ arguments: [String]) async throws -> (status: Int32, result: [String: Any], progress: String) {
+        let process = Process()
+        process.executableURL = ServeCommandTests.executable
+        process.arguments = ["bench"] + arguments + ["--json"]
+        let (stdout, stderr) = (Pipe(), Pipe())
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let (status, output, progress) = await Task.detached {
+            let output = stdout.fileHandleForReading.readDataToEndOfFile()
+            let progress = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output, progress)
+        }.value
+        let result = (try JSONSerialization.jsonObject(with: output)) as? [String: Any] ?? [:]
+        return (status, result, progress)
+    }
+
+    @Test func echoAndConnectModes() async throws {
+        let server = WebSocketServer(configuration: .init(port: 0, limits: ServerLimits(messageRate: nil)), handler: .callbacks { ws in
+            ws.onMessage = { ws, message in try? ws.send(message) }
+        })
+        let port = try await server.start().port!
+        let echo = try await Self.bench(["ws://127.0.0.1:\(port)/", "-c", "4", "-p", "4", "-s", "64", "-d", "2"])
+        #expect(echo.status == 0)
+        #expect(echo.result["mode"] as? String == "echo")
+        let messages = try #require(echo.result["messages"] as? Int)
+        #expect(messages > 100)
+        let p50 = try #require(echo.result["p50_us"] as? Double)
+        let p99 = try #require(echo.result["p99_us"] as? Double)
+        #expect(p50 > 0 && p50 <= p99)
+        #expect(echo.progress.contains("bench: 1 s"))
+
+        let connect = try await Self.bench(["ws://127.0.0.1:\(port)/", "--mode", "connect", "-c", "2", "-d", "1"])
+        #expect(connect.status == 0)
+        #expect((connect.result["handshakes"] as? Int ?? 0) > 10)
+        #expect(connect.result["failed"] as? Int == 0)
+        await server.shutdown()
+    }
+}

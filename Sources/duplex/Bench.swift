@@ -1,0 +1,260 @@
+import ArgumentParser
+import Duplex
+import Foundation
+import Histogram
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Synchronization
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load a WebSocket echo server and measure it.",
+        discussion: """
+            echo: C connections each keep P messages of S bytes in flight for D seconds; reports messages/s, MB/s \
+            and round-trip latency percentiles. connect: C connections at a time open and close (handshakes/s). \
+            idle: C connections opened and held for D seconds. Progress goes to standard error every second; \
+            the result to standard output, as a table or, with --json, as one JSON object.
+            """
+    )
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case echo, connect, idle
+    }
+
+    @Argument(help: "The server's ws:// URL (it must echo).")
+    var url: String
+
+    @Option(help: "echo, connect or idle.")
+    var mode: Mode = .echo
+
+    @Option(name: [.customShort("c"), .customLong("connections")], help: "Connections.")
+    var connections = 64
+
+    @Option(name: [.customShort("p"), .customLong("in-flight")], help: "Messages in flight per connection (echo).")
+    var inFlight = 16
+
+    @Option(name: [.customShort("s"), .customLong("size")], help: "Message size in bytes (echo).")
+    var size = 32
+
+    @Option(name: [.customShort("d"), .customLong("duration")], help: "Seconds to measure.")
+    var duration = 10.0
+
+    @Flag(help: "Binary messages instead of text.")
+    var binary = false
+
+    @Flag(help: "Offer permessage-deflate.")
+    var compression = false
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard connections > 0, inFlight > 0, size >= 0, duration > 0 else {
+            throw ValidationError("--connections and --in-flight must be positive, --size not negative, --duration positive")
+        }
+    }
+
+    func run() async throws {
+        let result: [(String, String)]
+        switch mode {
+        case .echo: result = try await runEcho()
+        case .connect: result = try await runConnect()
+        case .idle: result = try await runIdle()
+        }
+        if json {
+            let fields = result.map { "\"\($0.0)\":\(Double($0.1) != nil ? $0.1 : "\"\($0.1)\"")" }
+            say("{" + fields.joined(separator: ",") + "}")
+        } else {
+            for (name, value) in result { say(name.padding(toLength: 16, withPad: " ", startingAt: 0) + value) }
+        }
+    }
+
+    private var clientConfiguration: WebSocketClient.Configuration {
+        WebSocketClient.Configuration(connection: .init(maxFrameSize: max(16 << 20, size + 1024), maxMessageSize: max(16 << 20, size + 1024)),
+                                      compression: compression ? .init() : nil, proxy: .direct)
+    }
+
+    // MARK: echo
+
+    private func runEcho() async throws -> [(String, String)] {
+        let url = self.url
+        let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+        let message: WebSocketMessage = binary ? .binary(payload) : .text(String(buffer: payload))
+        let drivers = NIOLockedValueBox<[EchoDriver.Handle]>([])
+        let configuration = clientConfiguration
+        let inFlight = self.inFlight
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<connections {
+                group.addTask {
+                    try await WebSocketClient.connect(to: url, configuration: configuration) { connection in
+                        let driver = EchoDriver(connection: connection, message: message, inFlight: inFlight)
+                        drivers.withLockedValue { $0.append(driver.handle) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let handles = drivers.withLockedValue { $0 }
+        for handle in handles { handle.start() }
+        let start = ContinuousClock.now
+        var lastCount = 0
+        for second in 1...Int(duration.rounded(.up)) {
+            try await Task.sleep(until: start + .seconds(Double(second).clamped(to: 0...duration)))
+            let count = handles.reduce(0) { $0 + $1.received.load() }
+            report("bench: \(second) s  \(count - lastCount) msg/s")
+            lastCount = count
+        }
+        let elapsed = ContinuousClock.now - start
+        var histogram = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var total = 0
+        for handle in handles {
+            let (count, latencies) = try await handle.finish()
+            total += count
+            histogram.add(latencies)
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        func micros(_ percentile: Double) -> String { String(format: "%.1f", Double(histogram.valueAtPercentile(percentile)) / 1000) }
+        return [
+            ("mode", "echo"), ("connections", "\(connections)"), ("in_flight", "\(inFlight)"), ("size", "\(size)"),
+            ("seconds", String(format: "%.2f", seconds)), ("messages", "\(total)"),
+            ("messages_per_s", String(format: "%.0f", Double(total) / seconds)),
+            ("mb_per_s", String(format: "%.2f", Double(total) * Double(size) / seconds / 1e6)),
+            ("p50_us", micros(50)), ("p99_us", micros(99)), ("p999_us", micros(99.9)),
+        ]
+    }
+
+    // MARK: connect
+
+    private func runConnect() async throws -> [(String, String)] {
+        let url = self.url
+        let deadline = ContinuousClock.now + .seconds(duration)
+        let start = ContinuousClock.now
+        let configuration = clientConfiguration
+        let completed = SharedCount()
+        let failed = SharedCount()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<connections {
+                group.addTask {
+                    while ContinuousClock.now < deadline {
+                        do {
+                            let ws = try await WebSocketClient.connect(to: url, configuration: configuration)
+                            _ = try await ws.outbound.close()
+                            completed.add(1)
+                        } catch {
+                            failed.add(1)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let count = completed.load()
+        return [("mode", "connect"), ("concurrency", "\(connections)"), ("seconds", String(format: "%.2f", seconds)),
+                ("handshakes", "\(count)"), ("failed", "\(failed.load())"),
+                ("handshakes_per_s", String(format: "%.0f", Double(count) / seconds))]
+    }
+
+    // MARK: idle
+
+    private func runIdle() async throws -> [(String, String)] {
+        let configuration = clientConfiguration
+        var held: [WebSocketClientConnection] = []
+        for index in 0..<connections {
+            held.append(try await WebSocketClient.connect(to: url, configuration: configuration))
+            if (index + 1) % 1000 == 0 { report("bench: \(index + 1) connections open") }
+        }
+        report("bench: \(held.count) connections open; holding them \(duration) s")
+        try await Task.sleep(for: .seconds(duration))
+        for ws in held { _ = try? await ws.outbound.close() }
+        return [("mode", "idle"), ("connections", "\(held.count)"), ("seconds", String(format: "%.2f", duration))]
+    }
+
+    private func report(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// One echo connection, on its event loop: keeps `inFlight` messages out, records each round trip.
+final class EchoDriver {
+    /// What other threads hold of a driver.
+    struct Handle: Sendable {
+        let eventLoop: any EventLoop
+        let driver: NIOLoopBound<EchoDriver>
+        let received: SharedCount
+
+        func start() {
+            let driver = self.driver
+            eventLoop.execute { driver.value.start() }
+        }
+
+        /// Stops sending and returns the count and the latencies (nanoseconds).
+        func finish() async throws -> (Int, Histogram<UInt64>) {
+            let driver = self.driver
+            return try await eventLoop.submit {
+                driver.value.running = false
+                return (driver.value.count, driver.value.latencies)
+            }.get()
+        }
+    }
+
+    private let connection: WebSocketConnection
+    private let message: WebSocketMessage
+    private let inFlight: Int
+    private let received = SharedCount()
+    private var sentAt: [UInt64] = []
+    private var head = 0
+    var running = false
+    var count = 0
+    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+
+    /// Made on the connection's event loop.
+    var handle: Handle {
+        Handle(eventLoop: connection.eventLoop, driver: NIOLoopBound(self, eventLoop: connection.eventLoop), received: received)
+    }
+
+    init(connection: WebSocketConnection, message: WebSocketMessage, inFlight: Int) {
+        self.connection = connection
+        self.message = message
+        self.inFlight = inFlight
+        connection.onMessage = { [self] _, _ in receivedEcho() }
+    }
+
+    func start() {
+        running = true
+        for _ in 0..<inFlight { sendOne() }
+    }
+
+    private func sendOne() {
+        sentAt.append(DispatchTime.now().uptimeNanoseconds)
+        try? connection.send(message)
+    }
+
+    private func receivedEcho() {
+        guard head < sentAt.count else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        _ = latencies.record(now - sentAt[head])
+        head += 1
+        if head > 4096 {
+            sentAt.removeFirst(head)
+            head = 0
+        }
+        count += 1
+        if count & 255 == 0 { received.store(count) }
+        if running { sendOne() }
+    }
+}
+
+extension Comparable {
+    fileprivate func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}
+
+/// A count several threads update or read.
+final class SharedCount: Sendable {
+    private let value = Atomic<Int>(0)
+    func load() -> Int { value.load(ordering: .relaxed) }
+    func store(_ count: Int) { value.store(count, ordering: .relaxed) }
+    func add(_ amount: Int) { value.add(amount, ordering: .relaxed) }
+}
