@@ -151,12 +151,18 @@ final class DeflateCodec: MessageCompression {
             }
             let drained: Bool
             if output.writableBytes <= allowed {
-                drained = try inflateStep(&input, into: &output)
+                drained = try inflateStep(&input, into: &output, limit: limit)
             } else {
                 // ByteBuffer rounds capacities to powers of two, so near the limit its free space can
-                // exceed what is left; inflate into a bounded chunk instead.
-                var chunk = allocator.buffer(capacity: min(allowed, Self.inflateChunk))
-                drained = try inflateStep(&input, into: &chunk)
+                // exceed what is left; inflate into a bounded chunk instead. The chunk's capacity is
+                // rounded up as well: skip to where exactly `size` bytes of it are left (the skipped
+                // bytes are never read), or zlib could inflate past the limit and, for instance, report
+                // corrupt data that lies beyond it instead of the message being too large.
+                let size = min(allowed, Self.inflateChunk)
+                var chunk = allocator.buffer(capacity: size)
+                chunk.moveWriterIndex(to: chunk.capacity - size)
+                chunk.moveReaderIndex(to: chunk.writerIndex)
+                drained = try inflateStep(&input, into: &chunk, limit: room)
                 guard chunk.readableBytes <= room else { throw .messageTooLarge(limit: limit) }
                 output.writeBuffer(&chunk)
             }
@@ -166,9 +172,10 @@ final class DeflateCodec: MessageCompression {
     }
 
     /// Runs zlib's inflate once.
+    /// - Parameter limit: the most `output` may hold; only used to tell which error comes first.
     /// - Returns: whether `input` can give no more output for now (it is consumed and nothing is
     ///   pending), as opposed to the output space running out.
-    private func inflateStep(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws(ProtocolError) -> Bool {
+    private func inflateStep(_ input: inout ByteBuffer, into output: inout ByteBuffer, limit: Int) throws(ProtocolError) -> Bool {
         let decompressor = try currentDecompressor()
         do {
             try decompressor.inflate(from: &input, to: &output)
@@ -177,6 +184,10 @@ final class DeflateCodec: MessageCompression {
         } catch let error as CompressNIOError where error == .inputBufferOverflow {
             return true  // no progress possible without more input
         } catch {
+            // zlib goes on past a full output buffer to the next block header, so the call that
+            // fills the last byte allowed can also find what follows corrupt: the message was too
+            // large first. (The output holds what zlib wrote before failing.)
+            if output.readableBytes > limit { throw .messageTooLarge(limit: limit) }
             throw .extensionFailure("corrupt compressed data (\(error))")
         }
         // Success with input left means the stream ended: the sender closed it with a BFINAL block

@@ -156,6 +156,31 @@ import Testing
         }
     }
 
+    // Found by FuzzInflate: near the limit zlib was given the whole of a chunk that ByteBuffer had
+    // rounded up to a power of two, so it inflated past the limit and reached corrupt data there,
+    // failing with 1002 (extension failure) where the message was simply too large (1009). With a
+    // limit of 99, the 100th byte fills zlib's output and zlib reads on into the bad block header.
+    @Test(arguments: [1, 64, 99])
+    func dataPastTheLimitIsTooLargeEvenWhenCorruptFurtherOn(limit: Int) throws {
+        let pair = try CodecPair()
+        // A stored block of 100 bytes, then a stored block whose NLEN is not the complement of LEN.
+        let stored: [UInt8] = [0x00, 100, 0x00, 0x9B, 0xFF] + [UInt8](repeating: 0x61, count: 100) + [0x00, 0x05, 0x00, 0x00, 0x00]
+        var output = ByteBuffer()
+        #expect(throws: ProtocolError.messageTooLarge(limit: limit)) {
+            try pair.server.decompress(ByteBuffer(bytes: stored), isFinal: true, into: &output, limit: limit)
+        }
+        #expect(output.readableBytes <= limit + 1)  // the byte that shows the message is too large
+        // With room for the first block, the second one is what fails.
+        let roomy = try CodecPair()
+        output.clear()
+        do {
+            try roomy.server.decompress(ByteBuffer(bytes: stored), isFinal: true, into: &output, limit: 1_000)
+            Issue.record("no error")
+        } catch {
+            guard case .extensionFailure = error else { Issue.record("\(error)"); return }
+        }
+    }
+
     @Test func corruptDataIsAnExtensionFailure() throws {
         let pair = try CodecPair()
         var output = ByteBuffer()
