@@ -6,7 +6,7 @@ public enum HTTPParseError: Error, Sendable, Hashable, CustomStringConvertible {
     case headTooLarge
     /// The request line was not `METHOD SP TARGET SP HTTP/x.y` with a token method and a visible-ASCII target.
     case malformedRequestLine
-    /// The status line was not `HTTP/x.y SP 3DIGIT [SP reason]`.
+    /// The status line was not `HTTP/x.y SP 3DIGIT [SP reason]`, or its status code was under 100.
     case malformedStatusLine
     /// A header line was not `name: value` with a token name, or used obsolete line folding,
     /// whitespace before the colon, or a control character in the value.
@@ -101,6 +101,8 @@ public struct HTTPHeadParser: Sendable {
         let code = line.dropFirst(9).prefix(3)
         guard code.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { throw .malformedStatusLine }
         let status = code.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        // RFC 9110 §15: codes start at 100; "050" is no status, and would be written back as "50".
+        guard status >= 100 else { throw .malformedStatusLine }
         var reason = line.dropFirst(12)
         if let first = reason.first {
             guard first == HTTPGrammar.sp else { throw .malformedStatusLine }

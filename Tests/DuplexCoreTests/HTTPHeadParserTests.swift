@@ -184,6 +184,17 @@ import Testing
         #expect(throws: HTTPParseError.malformedStatusLine) { try parser.parseResponse(&buffer) }
     }
 
+    // Found by FuzzHandshake: "050" parsed as status 50, which is written back as "HTTP/1.1 50 …", a
+    // status line that does not parse. Valid codes are 100 through 599 (RFC 9110 §15).
+    @Test(arguments: ["HTTP/1.1 000 x", "HTTP/1.1 050 Switching Protocols", "HTTP/1.1 099"])
+    func statusCodesUnder100AreMalformed(line: String) throws {
+        var parser = HTTPHeadParser()
+        var buffer = ByteBuffer(string: line + "\r\n\r\n")
+        #expect(throws: HTTPParseError.malformedStatusLine) { try parser.parseResponse(&buffer) }
+        var lowest = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
+        #expect(try parser.parseResponse(&lowest)?.status == 100)
+    }
+
     @Test func writesHeads() {
         var buffer = ByteBuffer()
         HTTPRequestHead(target: "/x", headers: ["Host": "h", "A": "b"]).write(into: &buffer)
