@@ -296,24 +296,21 @@ public final class WebSocket: Sendable {
         if let code, code != 1000, !(3000...4999).contains(code) { throw .invalidAccess(code) }
         guard reason.utf8.count <= 123 else { throw .syntax("close reason of \(reason.utf8.count) bytes exceeds 123") }
         let closeCode = code.map { CloseCode(rawValue: $0) } ?? .normalClosure
-        let outbound: WebSocketOutbound? = state.withLockedValue { state in
+        state.withLockedValue { state in
             switch state.readyState {
             case .closing, .closed:
-                return nil
+                break
             case .connecting:
                 state.readyState = .closing
                 state.closeRequest = (closeCode, reason)
                 state.backoff?.cancel()
-                return nil
             case .open:
+                // The writer sends what `send` accepted before, then the close frame.
                 state.readyState = .closing
                 state.closeRequest = (closeCode, reason)
                 state.sender?.finish()
-                return state.outbound
             }
         }
-        guard let outbound else { return }
-        Task { _ = try? await outbound.close(code: closeCode, reason: reason) }
     }
 
     // MARK: Inside
@@ -456,6 +453,10 @@ public final class WebSocket: Sendable {
             for await (message, size) in sends {
                 try? await connection.outbound.write(message)
                 state.withLockedValue { $0.pendingBytes -= size }
+            }
+            // The stream ends when close() was called (or the connection ended).
+            if let request = state.withLockedValue({ $0.closeRequest }) {
+                _ = try? await connection.outbound.close(code: request.code, reason: request.reason)
             }
         }
         for await message in connection.inbound {

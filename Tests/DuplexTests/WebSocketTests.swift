@@ -90,6 +90,28 @@ import Testing
         await server.shutdown()
     }
 
+    /// Messages sent before close() go out before the close frame, however large.
+    @Test func closeComesAfterWhatWasSentBefore() async throws {
+        let received = NIOLockedValueBox<[Int]>([])
+        let closed = NIOLockedValueBox<CloseInfo?>(nil)
+        let server = WebSocketServer(configuration: .init(port: 0), handler: .callbacks { ws in
+            ws.onMessage = { _, message in received.withLockedValue { $0.append(message.data.readableBytes) } }
+            ws.onClose = { _, info in closed.withLockedValue { $0 = info } }
+        })
+        let port = try await server.start().port!
+        let recorder = Recorder()
+        let ws = try WebSocket("ws://127.0.0.1:\(port)/")
+        ws.onopen = { _ in
+            for size in [1 << 20, 2 << 20, 3] { try? ws.send([UInt8](repeating: 1, count: size)) }
+            try? ws.close(code: 4001, reason: "done")
+        }
+        ws.onclose = { recorder.record($0) }
+        #expect(try await recorder.wait(for: 1) == ["close 4001  true"])
+        #expect(received.withLockedValue { $0 } == [1 << 20, 2 << 20, 3])
+        #expect(closed.withLockedValue { $0?.code.rawValue } == 4001)
+        await server.shutdown()
+    }
+
     @Test func aFailedConnectionGivesErrorThenClose() async throws {
         // A port with nothing listening.
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
