@@ -72,8 +72,14 @@ import Testing
     @Test func handshakeTimeoutDropsASilentClient() async throws {
         try await withEchoServer(.init(handshakeTimeout: .seconds(1))) { _, port in
             let client = try await RawTCPClient.connect(port: port)
-            try await client.send("GET / HTTP/1.1\r\n")  // and nothing more
-            _ = try await client.receivedUntilClosed(timeout: .seconds(5))
+            do {
+                try await client.send("GET / HTTP/1.1\r\n")  // and nothing more
+            } catch ChannelError.ioOnClosedChannel {
+                // On a loaded machine the server may have dropped us before the line went out.
+            }
+            let start = ContinuousClock.now
+            _ = try await client.receivedUntilClosed(timeout: .seconds(10))
+            #expect(ContinuousClock.now - start < .seconds(8))
         }
     }
 
