@@ -7,9 +7,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-struct Bench: AsyncParsableCommand {
+struct LoadBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Load a WebSocket echo server and measure it.",
+        commandName: "load",
+        abstract: "Load a WebSocket echo server and measure it (the default: `duplex bench URL`).",
         discussion: """
             echo: C connections each keep P messages of S bytes in flight for D seconds; reports messages/s, MB/s \
             and round-trip latency percentiles. connect: C connections at a time open and close (handshakes/s). \

@@ -95,6 +95,12 @@ import Testing
 /// `duplex bench` as a user runs it, briefly: progress on standard error, the result as JSON.
 @Suite(.timeLimit(.minutes(1))) struct BenchCommandTests {
     static func bench(_ arguments: [String]) async throws -> (status: Int32, result: [String: Any], progress: String) {
+        let (status, json, progress) = try await benchJSON(arguments)
+        return (status, json as? [String: Any] ?? [:], progress)
+    }
+
+    /// Runs `duplex bench` with `arguments` and `--json`; returns its status, parsed output and progress.
+    static func benchJSON(_ arguments: [String]) async throws -> (status: Int32, json: Any, progress: String) {
         let process = Process()
         process.executableURL = ServeCommandTests.executable
         process.arguments = ["bench"] + arguments + ["--json"]
@@ -108,8 +114,7 @@ import Testing
             process.waitUntilExit()
             return (process.terminationStatus, output, progress)
         }.value
-        let result = (try JSONSerialization.jsonObject(with: output)) as? [String: Any] ?? [:]
-        return (status, result, progress)
+        return (status, try JSONSerialization.jsonObject(with: output), progress)
     }
 
     @Test func echoAndConnectModes() async throws {
@@ -132,5 +137,28 @@ import Testing
         #expect((connect.result["handshakes"] as? Int ?? 0) > 10)
         #expect(connect.result["failed"] as? Int == 0)
         await server.shutdown()
+    }
+
+    /// The same stream over WebSocket, long polling and short polling: all of it arrives each way, and
+    /// polling costs what it must — requests, bytes and latency.
+    @Test func pollingComparison() async throws {
+        let run = try await Self.benchJSON(["polling", "-c", "5", "--rate", "20", "-d", "1", "--interval", "0.2"])
+        #expect(run.status == 0)
+        let rows = try #require(run.json as? [[String: Any]])
+        let byTransport = Dictionary(uniqueKeysWithValues: rows.map { ($0["transport"] as? String ?? "?", $0) })
+        #expect(byTransport.keys.sorted() == ["long-polling", "short-polling 200 ms", "websocket"])
+        for row in rows {
+            #expect(row["events"] as? Int == 20)
+            #expect(row["delivered"] as? Int == 100, "\(row)")
+        }
+        func value(_ transport: String, _ key: String) -> Double { byTransport[transport]?[key] as? Double ?? .nan }
+        // One handshake per client against one request per answer, or one every 200 ms.
+        #expect(value("websocket", "requests_per_event") == 0.05)
+        #expect(value("long-polling", "requests_per_event") >= 1)
+        #expect(value("short-polling 200 ms", "requests_per_event") > 0.2)
+        #expect(value("websocket", "bytes_per_event") < value("long-polling", "bytes_per_event"))
+        #expect(value("websocket", "bytes_per_event") < value("short-polling 200 ms", "bytes_per_event"))
+        #expect(value("websocket", "p50_ms") < value("short-polling 200 ms", "p50_ms"))
+        #expect(value("short-polling 200 ms", "max_ms") < 400)
     }
 }
