@@ -19,13 +19,13 @@ struct Bench: AsyncParsableCommand {
     )
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case echo, connect, idle
+        case echo, connect, idle, fanout
     }
 
     @Argument(help: "The server's ws:// URL (it must echo).")
     var url: String
 
-    @Option(help: "echo, connect or idle.")
+    @Option(help: "echo, connect, idle or fanout (see FanoutBench.swift: one publisher, C subscribers of a --chat room).")
     var mode: Mode = .echo
 
     @Option(name: [.customShort("c"), .customLong("connections")], help: "Connections.")
@@ -61,6 +61,7 @@ struct Bench: AsyncParsableCommand {
         case .echo: result = try await runEcho()
         case .connect: result = try await runConnect()
         case .idle: result = try await runIdle()
+        case .fanout: result = try await runFanout()
         }
         if json {
             let fields = result.map { "\"\($0.0)\":\(Double($0.1) != nil ? $0.1 : "\"\($0.1)\"")" }
