@@ -140,16 +140,23 @@ let package = Package(
             dependencies: ["DuplexPubSub", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(
-            name: "DuplexPostgresTests",
+        // What several test targets share: `duplex serve` as a process, a plain HTTP GET.
+        .target(
+            name: "DuplexTestSupport",
             dependencies: [
-                "DuplexPostgres",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            path: "Tests/DuplexTestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "BrowserTests", dependencies: ["Duplex"], swiftSettings: strict),
+        .testTarget(
+            name: "DuplexPostgresTests",
+            dependencies: ["DuplexPostgres", "DuplexTestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "BrowserTests", dependencies: ["Duplex", "DuplexTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: ["Duplex", .product(name: "NIOSSL", package: "swift-nio-ssl")],

@@ -39,7 +39,7 @@ extension PostgresBackplane {
             if delivered.last == nil {
                 // The first start: only what comes from now on.
                 let rows = try await connection.query(sql.lastID, logger: logger)
-                for try await id in rows.decode(Int64.self) { delivered.last = id }
+                for try await id in rows.decode(Int64.self) { delivered.start(after: id) }
             } else {
                 try await catchUp(on: connection, delivered: &delivered, deliver: deliver)
             }
@@ -69,7 +69,7 @@ extension PostgresBackplane {
                          deliver: @Sendable (String, WebSocketMessage) -> Void) async throws {
         let after = max(0, (delivered.last ?? 0) - 1_000)
         let rows = try await connection.query(sql.messages(after: after), logger: logger)
-        for try await row in rows.decode((Int64, String, Int16, ByteBuffer, Int64).self) where !delivered.contains(row.0) {
+        for try await row in rows.decode((Int64, String, Int16, ByteBuffer, Int64).self) where delivered.isMissed(row.0) {
             hand(row, path: .resumed, delivered: &delivered, deliver: deliver)
         }
     }
@@ -87,20 +87,33 @@ extension PostgresBackplane {
     }
 }
 
-/// The ids a listener delivered lately (a bounded set), and the highest of them.
+/// The ids a listener delivered lately (a bounded set), the highest of them, and the last id when
+/// it first started.
 struct DeliveredIDs {
     private var ids: Set<Int64> = []
     private var order: [Int64] = []
     private var oldest = 0
+    private var floor: Int64 = 0
     let capacity: Int
     /// The highest id delivered or, before any, the last id when the listener first started.
-    var last: Int64?
+    private(set) var last: Int64?
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
+    /// The listener starts with the rows up to `id` behind it: it delivers none of them.
+    mutating func start(after id: Int64) {
+        floor = id
+        last = id
+    }
+
+    /// Whether `id` was delivered lately.
     func contains(_ id: Int64) -> Bool { ids.contains(id) }
+
+    /// Whether a row is one to catch up on: not delivered, and not there before the first start.
+    /// (A notified row is delivered even below that, as its commit came after the LISTEN.)
+    func isMissed(_ id: Int64) -> Bool { id > floor && !ids.contains(id) }
 
     mutating func insert(_ id: Int64) {
         guard ids.insert(id).inserted else { return }

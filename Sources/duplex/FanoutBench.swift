@@ -63,7 +63,7 @@ extension Bench {
         return [
             ("mode", "fanout"), ("subscribers", "\(connections)"), ("in_flight", "\(inFlight)"), ("size", "\(size)"),
             ("seconds", String(format: "%.2f", seconds)), ("published", "\(published.load())"),
-            ("deliveries", "\(total)"), ("deliveries_per_s", String(format: "%.0f", Double(total) / seconds)),
+            ("deliveries", "\(total)"), ("delivered_per_s", String(format: "%.0f", Double(total) / seconds)),
             ("messages_per_s", String(format: "%.0f", Double(published.load()) / seconds)),
             ("min_received", "\(received.min() ?? 0)"), ("max_received", "\(received.max() ?? 0)"),
         ]

@@ -1,4 +1,5 @@
 import Duplex
+import DuplexTestSupport
 import Foundation
 import Testing
 
@@ -6,33 +7,8 @@ import Testing
 /// over the browser's own WebSocket, chats with a Swift client through the server, and keeps the
 /// JSON heartbeat going.
 @Suite(.timeLimit(.minutes(2))) struct DemoPageTests {
-    static var executable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("duplex")
-    }
-
-    /// `duplex serve --chat` on a free port, and that port.
-    static func serve() throws -> (Process, Int) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--chat", "--port", "0", "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        var text = ""
-        while !text.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-        }
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
-            process.terminate()
-            throw TestFailure("duplex serve printed no address: \(text)")
-        }
-        return (process, port)
-    }
-
     @Test func thePageChatsThroughTheServerAndAnswersTheHeartbeat() async throws {
-        let (server, port) = try Self.serve()
+        let (server, port) = try await ServeProcess.start(["--chat"])
         defer { server.terminate(); server.waitUntilExit() }
         let browser = try await HeadlessChromium.open("http://127.0.0.1:\(port)/")
         do {

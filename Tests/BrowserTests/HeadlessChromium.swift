@@ -1,4 +1,5 @@
 import Duplex
+import DuplexTestSupport
 import Foundation
 import Synchronization
 
@@ -135,10 +136,4 @@ final class HeadlessChromium: Sendable {
         }
         throw TestFailure("chromium is not installed: run scripts/install-test-deps.sh (apt-get install chromium), or set CHROMIUM")
     }
-}
-
-/// A test's own failure, with what went wrong.
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

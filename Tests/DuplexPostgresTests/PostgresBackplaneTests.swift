@@ -117,6 +117,17 @@ import Testing
         await b.stop()
     }
 
+    @Test func deliveredIDsForgetTheOldestAndSkipWhatWasThereAtStart() {
+        var delivered = DeliveredIDs(capacity: 3)
+        delivered.start(after: 10)
+        #expect(!delivered.isMissed(9) && !delivered.isMissed(10) && delivered.isMissed(11))
+        #expect(!delivered.contains(9), "a notified row below the start is still delivered")
+        for id: Int64 in [12, 11, 14] { delivered.insert(id) }
+        #expect(delivered.last == 14 && delivered.contains(12) && !delivered.isMissed(11) && delivered.isMissed(13))
+        delivered.insert(15)
+        #expect(!delivered.contains(12) && delivered.contains(11) && delivered.contains(15), "the oldest inserted is forgotten")
+    }
+
     @Test func badURLsAndTableNamesAreRefusedWithTheReason() throws {
         #expect(throws: PostgresBackplaneError.self) { try PostgresBackplane.Configuration(url: "http://user@host/db") }
         #expect(throws: PostgresBackplaneError.self) { try PostgresBackplane.Configuration(url: "postgres://host/db") }

@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Foundation
 import Synchronization
 import NIOCore
@@ -148,10 +149,4 @@ final class PostgresServer: Sendable {
         try await channel.close()
         return port
     }
-}
-
-/// A test's own failure, with what went wrong.
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

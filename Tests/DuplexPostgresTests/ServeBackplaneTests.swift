@@ -1,4 +1,5 @@
 import Duplex
+import DuplexTestSupport
 import Foundation
 import NIOCore
 import Testing
@@ -7,38 +8,12 @@ import Testing
 /// given `--backplane`, the other `DUPLEX_SERVE_BACKPLANE`; `/readyz` follows the backplane through
 /// a PostgreSQL restart, and `/metrics` counts the backplane's work.
 @Suite(.timeLimit(.minutes(2))) struct ServeBackplaneTests {
-    static var executable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("duplex")
-    }
-
-    /// Starts `duplex serve` and returns the process and its port, from the line it prints.
-    static func serve(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Int) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["serve", "--port", "0", "--chat", "--log-level", "error"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        var text = ""
-        while !text.contains("\n") {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-        }
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
-            process.terminate()
-            throw TestFailure("duplex serve printed no address: \(text)")
-        }
-        return (process, port)
-    }
-
     @Test func twoProcessesShareRoomsAndReadinessFollowsPostgres() async throws {
         let postgres = try await PostgresServer.start()
         defer { postgres.destroy() }
-        let (first, firstPort) = try Self.serve(["--backplane", postgres.url])
+        let (first, firstPort) = try await ServeProcess.start(["--chat", "--backplane", postgres.url])
         defer { first.terminate(); first.waitUntilExit() }
-        let (second, secondPort) = try Self.serve([], environment: ["DUPLEX_SERVE_BACKPLANE": postgres.url])
+        let (second, secondPort) = try await ServeProcess.start(["--chat"], environment: ["DUPLEX_SERVE_BACKPLANE": postgres.url])
         defer { second.terminate(); second.waitUntilExit() }
         for port in [firstPort, secondPort] {
             try await eventually("\(port) is ready") { try await httpGet(port: port, "/readyz").hasSuffix("\r\n\r\nready\n") }

@@ -1,4 +1,5 @@
 import Duplex
+import DuplexTestSupport
 @testable import DuplexPostgres
 import DuplexPubSub
 import NIOConcurrencyHelpers
@@ -78,25 +79,4 @@ func numbered(_ name: String, _ index: Int) -> WebSocketMessage {
 /// The messages in `received` from publisher `name`, in the order they came.
 func from(_ name: String, in received: [WebSocketMessage]) -> [WebSocketMessage] {
     received.filter { String(buffer: $0.data).hasPrefix(name + "-") }
-}
-
-/// A plain HTTP GET on loopback: the whole response.
-func httpGet(port: Int, _ path: String) async throws -> String {
-    let collected = NIOLockedValueBox(ByteBuffer())
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .channelInitializer { channel in channel.pipeline.addHandler(Collector(collected: collected)) }
-        .connect(host: "127.0.0.1", port: port).get()
-    try await channel.writeAndFlush(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
-    try await channel.closeFuture.get()
-    return String(buffer: collected.withLockedValue { $0 })
-}
-
-private final class Collector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let collected: NIOLockedValueBox<ByteBuffer>
-    init(collected: NIOLockedValueBox<ByteBuffer>) { self.collected = collected }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        _ = collected.withLockedValue { $0.writeBuffer(&buffer) }
-    }
 }
