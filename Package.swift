@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "DuplexCore", targets: ["DuplexCore"]),
         .library(name: "DuplexCompression", targets: ["DuplexCompression"]),
         .library(name: "Duplex", targets: ["Duplex"]),
+        .library(name: "DuplexPubSub", targets: ["DuplexPubSub"]),
+        .library(name: "DuplexPostgres", targets: ["DuplexPostgres"]),
         .executable(name: "duplex", targets: ["duplex"]),
         .executable(name: "autobahn-client", targets: ["autobahn-client"]),
     ],
@@ -27,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Sans-I/O protocol core: frames, handshake, close, UTF-8. No sockets, loops or tasks.
@@ -64,10 +67,37 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Channels, presence and the Backplane protocol with the in-process broker.
+        .target(
+            name: "DuplexPubSub",
+            dependencies: [
+                "Duplex",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The PostgreSQL LISTEN/NOTIFY backplane. The only module that knows PostgreSQL.
+        .target(
+            name: "DuplexPostgres",
+            dependencies: [
+                "Duplex",
+                "DuplexPubSub",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "duplex",
             dependencies: [
                 "Duplex",
+                "DuplexPubSub",
+                "DuplexPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -106,6 +136,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "DuplexPubSubTests",
+            dependencies: ["DuplexPubSub", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        // What several test targets share: `duplex serve` as a process, a plain HTTP GET.
+        .target(
+            name: "DuplexTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/DuplexTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DuplexPostgresTests",
+            dependencies: ["DuplexPostgres", "DuplexTestSupport", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "BrowserTests", dependencies: ["Duplex", "DuplexTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: ["Duplex", .product(name: "NIOSSL", package: "swift-nio-ssl")],

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the interop tests need, only where it is missing: Python `websockets` (PyPI), Node
-# `ws` (Debian's node-ws) and the `openssl` command (the TLS tests make their certificates with it). Idempotent; a no-op taking about a second when all is present.
+# Installs what the tests need, only where it is missing: Python `websockets` (PyPI), Node `ws`
+# (Debian's node-ws), the `openssl` command (the TLS tests make their certificates with it),
+# PostgreSQL's server programs (DuplexPostgresTests start their own server) and Chromium
+# (BrowserTests). Idempotent; a no-op taking about a second when all is present.
 set -euo pipefail
 WEBSOCKETS_VERSION=17.4
 SUDO=""
@@ -16,6 +18,8 @@ if ! command -v node >/dev/null 2>&1 || ! NODE_PATH=/usr/share/nodejs:/usr/lib/n
   PACKAGES="node-ws"
 fi
 command -v openssl >/dev/null 2>&1 || PACKAGES="$PACKAGES openssl"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || PACKAGES="$PACKAGES postgresql"
+command -v chromium >/dev/null 2>&1 || PACKAGES="$PACKAGES chromium"
 if [ -n "$PACKAGES" ]; then
   echo "install-test-deps: apt-get install ${PACKAGES# }"
   export DEBIAN_FRONTEND=noninteractive

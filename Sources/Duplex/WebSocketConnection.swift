@@ -93,7 +93,7 @@ public final class WebSocketConnection {
     private let metrics: ServerMetrics?
     private var tally = TrafficTally()
     /// Library parts that must hear of the close (channel membership), besides the application.
-    var closeObservers: [(WebSocketConnection) -> Void] = []
+    package var closeObservers: [(WebSocketConnection) -> Void] = []
     private var pingTimer: Scheduled<Void>?
     private var pingDeadline: Scheduled<Void>?
     /// Whether the connection is being given up (a heartbeat timed out): TCP closes at once.
@@ -398,7 +398,7 @@ public final class WebSocketConnection {
     /// Sends a message whose frame was encoded once for many connections (a broadcast): `frame` is
     /// the complete unmasked frame of `message`. A connection that compresses sends `message`
     /// through its codec instead; a client masks, so it always does.
-    func send(_ message: WebSocketMessage, encodedAs frame: ByteBuffer) throws(ConnectionError) {
+    package func send(_ message: WebSocketMessage, encodedAs frame: ByteBuffer) throws(ConnectionError) {
         guard role == .server, extensions.isEmpty else { return try send(message) }
         eventLoop.preconditionInEventLoop()
         guard readyState == .open else { throw .notOpen(readyState) }

@@ -20,13 +20,13 @@ struct LoadBench: AsyncParsableCommand {
     )
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case echo, connect, idle
+        case echo, connect, idle, fanout
     }
 
     @Argument(help: "The server's ws:// URL (it must echo).")
     var url: String
 
-    @Option(help: "echo, connect or idle.")
+    @Option(help: "echo, connect, idle or fanout (see FanoutBench.swift: one publisher, C subscribers of a --chat room).")
     var mode: Mode = .echo
 
     @Option(name: [.customShort("c"), .customLong("connections")], help: "Connections.")
@@ -62,6 +62,7 @@ struct LoadBench: AsyncParsableCommand {
         case .echo: result = try await runEcho()
         case .connect: result = try await runConnect()
         case .idle: result = try await runIdle()
+        case .fanout: result = try await runFanout()
         }
         if json {
             let fields = result.map { "\"\($0.0)\":\(Double($0.1) != nil ? $0.1 : "\"\($0.1)\"")" }

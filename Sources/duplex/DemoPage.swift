@@ -39,6 +39,7 @@ enum DemoPage {
     const $ = (id) => document.getElementById(id);
     const received = [];           // what the page received, for tests
     window.duplexReceived = received;
+    window.duplexPongs = [];       // the heartbeat's answers, for tests
     let ws, pingTimer, chat = true;
 
     function show(text, system) {
@@ -58,10 +59,13 @@ enum DemoPage {
         $("state").textContent = "open";
         show("joined " + (chat ? "room " + ($("room").value || "lobby") : "echo (start the server with --chat for rooms)"), true);
         clearInterval(pingTimer);
-        pingTimer = setInterval(() => ws.send(JSON.stringify({ type: "ping", value: Date.now() })), 10000);
+        const ping = () => ws.send(JSON.stringify({ type: "ping", value: Date.now() }));
+        ping();
+        pingTimer = setInterval(ping, 10000);
       };
       ws.onmessage = (event) => {
         if (typeof event.data === "string" && event.data.startsWith('{"pong"')) {
+          window.duplexPongs.push(event.data);
           $("latency").textContent = (Date.now() - Number(JSON.parse(event.data).pong)) + " ms";
           return;
         }

@@ -1,5 +1,7 @@
 public import ArgumentParser
 import Duplex
+import DuplexPostgres
+import DuplexPubSub
 import Foundation
 import Logging
 import Metrics
@@ -91,6 +93,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Chat rooms at /chat (the lobby) and /chat/{room}: every message goes to every member of the room, the sender included. Echo stays on other paths.")
     var chat = false
 
+    @Option(help: ArgumentHelp(
+        "Share channels with other duplex serve processes through PostgreSQL: postgres://user[:password]@host[:port]/database.",
+        discussion: "Without it, channels stay in this process. /readyz answers 503 while PostgreSQL cannot be reached. See Docs/Scaling.md."))
+    var backplane: String?
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -127,6 +134,9 @@ struct Serve: AsyncParsableCommand {
         guard pingInterval >= 0, pingTimeout > 0 else {
             throw ValidationError("--ping-interval must not be negative and --ping-timeout must be positive")
         }
+        if let backplane {
+            do { _ = try PostgresBackplane.Configuration(url: backplane) } catch { throw ValidationError("--backplane: \(error)") }
+        }
         guard maxMessageRate >= 0, idleTimeout >= 0, maxBufferedBytes > 0 else {
             throw ValidationError("--max-message-rate and --idle-timeout must not be negative, --max-buffered-bytes must be positive")
         }
@@ -138,7 +148,11 @@ struct Serve: AsyncParsableCommand {
         // Metrics first: instruments made before the bootstrap would report nowhere.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let app = ServeApp(chat: chat, channels: Channels(), registry: registry)
+        var channelBackplane: any Backplane = InProcessBackplane()
+        if let backplane {
+            channelBackplane = try PostgresBackplane(configuration: .init(url: backplane), logger: logger)
+        }
+        let app = ServeApp(chat: chat, channels: Channels(backplane: channelBackplane), registry: registry)
         var tls: ServerTLS?
         if let tlsCert, let tlsKey {
             do {

@@ -1,4 +1,5 @@
 import Duplex
+import DuplexPubSub
 import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
@@ -61,7 +62,9 @@ final class ServeApp: Sendable {
             case "/healthz": return .text("ok\n")
             case "/readyz":
                 let listening = server.withLockedValue { $0?.localAddress } != nil
-                return .text(listening ? "ready\n" : "not listening\n", status: listening ? 200 : 503)
+                guard listening else { return .text("not listening\n", status: 503) }
+                guard channels.backplane.isConnected else { return .text("backplane not connected\n", status: 503) }
+                return .text("ready\n")
             case "/stats": return .text(statsJSON, contentType: "application/json")
             case "/metrics": return .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
             default: return .text("not found\n", status: 404)

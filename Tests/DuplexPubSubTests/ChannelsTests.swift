@@ -1,4 +1,5 @@
 import Duplex
+import DuplexPubSub
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix

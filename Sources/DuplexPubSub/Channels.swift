@@ -1,40 +1,6 @@
-import DuplexCore
+public import Duplex
 import NIOConcurrencyHelpers
 public import NIOCore
-
-/// Carries channel messages between the server processes that share a set of channels.
-///
-/// Every message published through any process is delivered to every process's ``Channels``,
-/// the publishing one included. An implementation keeps the order of the `publish` calls made
-/// from one thread for one channel.
-public protocol Backplane: Sendable {
-    /// Starts delivering: `deliver` is called for every message published to any channel, in order.
-    func start(deliver: @escaping @Sendable (_ channel: String, _ message: WebSocketMessage) -> Void) async throws
-    /// Publishes `message` to `channel` in every process. Does not wait; the order of calls is kept.
-    func publish(_ message: WebSocketMessage, to channel: String)
-    /// Stops delivering and releases what the backplane holds.
-    func shutdown() async
-}
-
-/// The backplane of a single process: `publish` delivers at once, in the caller's thread. The
-/// default; it needs no set-up and loses nothing while the process runs.
-public final class InProcessBackplane: Backplane {
-    private let deliver = NIOLockedValueBox<(@Sendable (String, WebSocketMessage) -> Void)?>(nil)
-
-    public init() {}
-
-    public func start(deliver: @escaping @Sendable (String, WebSocketMessage) -> Void) async throws {
-        self.deliver.withLockedValue { $0 = deliver }
-    }
-
-    public func publish(_ message: WebSocketMessage, to channel: String) {
-        deliver.withLockedValue { $0 }?(channel, message)
-    }
-
-    public func shutdown() async {
-        deliver.withLockedValue { $0 = nil }
-    }
-}
 
 /// Named channels: connections join and leave them, the application publishes to them, and every
 /// member receives what is published — in every server process that shares the ``Backplane``.
