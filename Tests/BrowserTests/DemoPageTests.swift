@@ -9,7 +9,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct DemoPageTests {
     @Test func thePageChatsThroughTheServerAndAnswersTheHeartbeat() async throws {
         let (server, port) = try await ServeProcess.start(["--chat"])
-        defer { server.terminate(); server.waitUntilExit() }
+        defer { server.terminate() }
         let browser = try await HeadlessChromium.open("http://127.0.0.1:\(port)/")
         do {
             try await browser.waitUntil(#"document.getElementById("state")?.textContent === "open""#)

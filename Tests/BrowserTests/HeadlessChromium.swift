@@ -58,7 +58,6 @@ final class HeadlessChromium: Sendable {
             return browser
         } catch {
             process.terminate()
-            process.waitUntilExit()
             try? FileManager.default.removeItem(at: profile)
             throw error
         }
@@ -102,7 +101,7 @@ final class HeadlessChromium: Sendable {
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        while process.isRunning, ContinuousClock.now < deadline + .seconds(5) { try? await Task.sleep(for: .milliseconds(50)) }
         try? FileManager.default.removeItem(at: profile)
     }
 

@@ -6,8 +6,9 @@ import Testing
 
 /// The PostgreSQL backplane against a real PostgreSQL that each test starts for itself: two server
 /// instances sharing channels, payloads beyond NOTIFY's limit, a PostgreSQL restart, and a
-/// listener that catches up on what it missed.
-@Suite(.timeLimit(.minutes(2))) struct PostgresBackplaneTests {
+/// listener that catches up on what it missed. One test at a time: each makes a cluster (initdb is
+/// CPU-heavy), and the rest of the suite has timing tests to share the machine with.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct PostgresBackplaneTests {
     @Test func twoServersShareAChannelEveryMemberGetsEveryMessageInOrder() async throws {
         let postgres = try await PostgresServer.start()
         defer { postgres.destroy() }

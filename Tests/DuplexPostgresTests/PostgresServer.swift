@@ -85,10 +85,17 @@ final class PostgresServer: Sendable {
         try await run("psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "duplex", "-d", "postgres", "-At", "-c", statement])
     }
 
-    /// Stops the server if it runs (immediate shutdown, not waiting) and removes its folder; for `defer`.
+    /// Stops the server if it runs (immediate shutdown) and removes its folder once it has exited
+    /// (waiting at most 5 seconds, on a thread of its own, so that `defer` does not block).
     func destroy() {
-        if let process = postmaster.withLock({ $0 }) { kill(process.processIdentifier, SIGQUIT) }
-        try? FileManager.default.removeItem(atPath: directory)
+        let process = postmaster.withLock { $0 }
+        if let process { kill(process.processIdentifier, SIGQUIT) }
+        let directory = self.directory
+        Thread.detachNewThread {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process?.isRunning == true, ContinuousClock.now < deadline { usleep(10_000) }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     /// A process that runs `executable` as the postgres user when this one is root.

@@ -12,9 +12,9 @@ import Testing
         let postgres = try await PostgresServer.start()
         defer { postgres.destroy() }
         let (first, firstPort) = try await ServeProcess.start(["--chat", "--backplane", postgres.url])
-        defer { first.terminate(); first.waitUntilExit() }
+        defer { first.terminate() }
         let (second, secondPort) = try await ServeProcess.start(["--chat"], environment: ["DUPLEX_SERVE_BACKPLANE": postgres.url])
-        defer { second.terminate(); second.waitUntilExit() }
+        defer { second.terminate() }
         for port in [firstPort, secondPort] {
             try await eventually("\(port) is ready") { try await httpGet(port: port, "/readyz").hasSuffix("\r\n\r\nready\n") }
         }

@@ -18,15 +18,19 @@ public enum ServeProcess {
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let text = await Task.detached { () -> String in
-            var text = ""
-            while !text.contains("\n") {
-                let data = output.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                text += String(decoding: data, as: UTF8.self)
+        // Read on a thread of its own: a blocking read on the cooperative pool (two threads on a
+        // two-core machine) would stall every other test meanwhile.
+        let text = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            Thread.detachNewThread {
+                var text = ""
+                while !text.contains("\n") {
+                    let data = output.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    text += String(decoding: data, as: UTF8.self)
+                }
+                continuation.resume(returning: text)
             }
-            return text
-        }.value
+        }
         guard let port = text.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
             process.terminate()
             throw TestFailure("duplex serve printed no address: \(text)")
