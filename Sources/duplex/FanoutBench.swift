@@ -10,7 +10,7 @@ import NIOCore
 /// the next one when one of its own comes back (the sender is a member too). Every subscriber counts
 /// what it receives; the result is deliveries per second across all subscribers. Start the server
 /// with `--max-message-rate 0 --max-connections-per-address` above C, or its limits will stop the run.
-extension Bench {
+extension LoadBench {
     func runFanout() async throws -> [(String, String)] {
         let url = self.url
         let configuration = WebSocketClient.Configuration(
