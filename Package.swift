@@ -130,6 +130,7 @@ let package = Package(
             name: "DuplexTests",
             dependencies: [
                 "Duplex",
+                "DuplexTestSupport",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,7 +142,8 @@ let package = Package(
             dependencies: ["DuplexPubSub", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
-        // What several test targets share: `duplex serve` as a process, a plain HTTP GET.
+        // What several test targets share: `duplex serve` as a process, a plain HTTP GET, blocking waits
+        // off the cooperative pool.
         .target(
             name: "DuplexTestSupport",
             dependencies: [
@@ -160,7 +162,7 @@ let package = Package(
         .testTarget(name: "BrowserTests", dependencies: ["Duplex", "DuplexTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Duplex", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["Duplex", "DuplexTestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             exclude: ["peers"],
             swiftSettings: strict
         ),

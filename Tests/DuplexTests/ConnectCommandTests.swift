@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOCore
@@ -24,12 +25,12 @@ import Testing
         try process.run()
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
-        return await Task.detached {
+        return await runBlocking {
             let output = stdout.fileHandleForReading.readDataToEndOfFile()
             let errors = stderr.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             return Run(status: process.terminationStatus, outputBytes: Array(output), errors: String(decoding: errors, as: UTF8.self))
-        }.value
+        }
     }
 
     /// An in-process server that greets with a binary message and the `X-Token` it was sent, then echoes.
@@ -108,12 +109,12 @@ import Testing
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        let (status, output, progress) = await Task.detached {
+        let (status, output, progress) = await runBlocking {
             let output = stdout.fileHandleForReading.readDataToEndOfFile()
             let progress = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             return (process.terminationStatus, output, progress)
-        }.value
+        }
         return (status, try JSONSerialization.jsonObject(with: output), progress)
     }
 
@@ -152,13 +153,14 @@ import Testing
             #expect(row["delivered"] as? Int == 100, "\(row)")
         }
         func value(_ transport: String, _ key: String) -> Double { byTransport[transport]?[key] as? Double ?? .nan }
-        // One handshake per client against one request per answer, or one every 200 ms.
+        // One handshake per client; a long poll per answer (an answer may carry several events when
+        // the machine is busy); a short poll every 200 ms for 1 s or more (at least 5 per client).
         #expect(value("websocket", "requests_per_event") == 0.05)
-        #expect(value("long-polling", "requests_per_event") >= 1)
-        #expect(value("short-polling 200 ms", "requests_per_event") > 0.2)
+        #expect(value("long-polling", "requests_per_event") > 0.05)
+        #expect(value("short-polling 200 ms", "requests_per_event") >= 0.25)
         #expect(value("websocket", "bytes_per_event") < value("long-polling", "bytes_per_event"))
         #expect(value("websocket", "bytes_per_event") < value("short-polling 200 ms", "bytes_per_event"))
-        #expect(value("websocket", "p50_ms") < value("short-polling 200 ms", "p50_ms"))
-        #expect(value("short-polling 200 ms", "max_ms") < 400)
+        // A short poller waits for its next turn: half the interval on average.
+        #expect(value("short-polling 200 ms", "p50_ms") > 20)
     }
 }

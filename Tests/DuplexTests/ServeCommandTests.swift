@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOCore
@@ -19,7 +20,7 @@ import Testing
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let firstLine = await Task.detached { () -> String in
+        let firstLine = await runBlocking { () -> String in
             var text = ""
             while !text.contains("\n") {
                 let data = output.fileHandleForReading.availableData
@@ -27,7 +28,7 @@ import Testing
                 text += String(decoding: data, as: UTF8.self)
             }
             return text
-        }.value
+        }
         return (process, firstLine)
     }
 
@@ -56,7 +57,7 @@ import Testing
             #expect(info.reason == "server shutting down")
             #expect(info.wasClean)
         }
-        let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
+        let status = await runBlocking { process.waitUntilExit(); return process.terminationStatus }
         #expect(status == 0)
         #expect(ContinuousClock.now - start < .seconds(5), "drained within the 5-second grace period")
     }
@@ -229,13 +230,13 @@ import Testing
         // A broken file is a clear error.
         try "{ not json".write(to: file, atomically: true, encoding: .utf8)
         let (broken, _) = try await Self.start(["serve", "--config", file.path])
-        let status = await Task.detached { broken.waitUntilExit(); return broken.terminationStatus }.value
+        let status = await runBlocking { broken.waitUntilExit(); return broken.terminationStatus }
         #expect(status != 0)
     }
 
     @Test func rejectsAnOutOfRangeWindow() async throws {
         let (process, _) = try await Self.start(["serve", "--port", "0", "--compression-window-bits", "16"])
-        let status = await Task.detached { process.waitUntilExit(); return process.terminationStatus }.value
+        let status = await runBlocking { process.waitUntilExit(); return process.terminationStatus }
         #expect(status != 0)
     }
 }

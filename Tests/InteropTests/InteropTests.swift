@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOCore
@@ -17,7 +18,7 @@ import Testing
     }
 
     /// A peer process whose standard output is collected.
-    final class PeerProcess {
+    final class PeerProcess: Sendable {
         let process = Process()
         let output = Pipe()
         let input = Pipe()
@@ -107,7 +108,7 @@ import Testing
         let port = try await server.start().port!
         let client = try PeerProcess(peer, script: peer.client,
                                      arguments: ["ws://127.0.0.1:\(port)/", "--subprotocol", "chat"] + (deflate.map { ["--deflate", $0] } ?? []))
-        let (status, output) = await Task.detached { client.finish() }.value
+        let (status, output) = await runBlocking { client.finish() }
         await server.shutdown()
         #expect(status == 0, "\(peer) client output:\n\(output)")
         let agreed = output.split(separator: "\n").first { $0.hasPrefix("EXT") }.map(String.init) ?? "(none)"

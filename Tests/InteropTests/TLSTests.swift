@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOCore
@@ -65,7 +66,7 @@ import Testing
     static func peerExchange(_ peer: InteropTests.Peer, url: String, ca: String) async throws -> String {
         let client = try InteropTests.PeerProcess(peer, script: peer.client,
                                                   arguments: [url, "--subprotocol", "chat", "--deflate", "on", "--ca", ca])
-        let (status, output) = await Task.detached { client.finish() }.value
+        let (status, output) = await runBlocking { client.finish() }
         #expect(status == 0, "\(peer) client output:\n\(output)")
         #expect(output.contains("OK binary 70000"))
         #expect(output.contains("CLOSE 1000 bye"))
@@ -126,12 +127,12 @@ import Testing
             process.standardError = stderr
             process.standardInput = FileHandle.nullDevice
             try process.run()
-            return await Task.detached {
+            return await runBlocking {
                 let output = stdout.fileHandleForReading.readDataToEndOfFile()
                 let errors = stderr.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
                 return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
-            }.value
+            }
         }
         let trusted = try await connect(["--ca", certificates.ca])
         #expect(trusted.status == 0, "\(trusted.errors)")
@@ -178,7 +179,7 @@ import Testing
         process.standardOutput = output
         try process.run()
         defer { if process.isRunning { process.terminate() } }
-        let firstLine = await Task.detached { () -> String in
+        let firstLine = await runBlocking { () -> String in
             var text = ""
             while !text.contains("\n") {
                 let data = output.fileHandleForReading.availableData
@@ -186,7 +187,7 @@ import Testing
                 text += String(decoding: data, as: UTF8.self)
             }
             return text
-        }.value
+        }
         #expect(firstLine.hasPrefix("duplex: echo server listening on wss://127.0.0.1:"))
         let port = try #require(firstLine.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
         let url = "wss://localhost:\(port)/"
