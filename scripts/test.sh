@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs the interop peers (Python websockets, Node ws) if missing, then runs
-# every test suite. Usage: scripts/test.sh [extra swift test arguments]
+# The test command: installs what the tests need where it is missing (Python websockets, Node ws, openssl,
+# PostgreSQL, Chromium), then runs every test suite. Usage: scripts/test.sh [extra swift test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
