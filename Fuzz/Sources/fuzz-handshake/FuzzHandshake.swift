@@ -82,18 +82,19 @@ struct Parse: Equatable, CustomStringConvertible {
     var description: String { "\(outcome), \(left.count) bytes left" }
 
     static func roundTrip(request head: HTTPRequestHead) -> Outcome {
-        var buffer = ByteBuffer()
-        head.write(into: &buffer)
-        let parsed = Parse(isRequest: true, maxHeadSize: 1 << 20, pieces: [ArraySlice(buffer.readableBytesView)])
-        require(parsed.left.isEmpty, "a written request head leaves \(parsed.left.count) bytes")
-        return parsed.outcome
+        reparse(isRequest: true) { head.write(into: &$0) }
     }
 
     static func roundTrip(response head: HTTPResponseHead) -> Outcome {
+        reparse(isRequest: false) { head.write(into: &$0) }
+    }
+
+    /// Parses what `write` writes, which must be exactly one head.
+    private static func reparse(isRequest: Bool, _ write: (inout ByteBuffer) -> Void) -> Outcome {
         var buffer = ByteBuffer()
-        head.write(into: &buffer)
-        let parsed = Parse(isRequest: false, maxHeadSize: 1 << 20, pieces: [ArraySlice(buffer.readableBytesView)])
-        require(parsed.left.isEmpty, "a written response head leaves \(parsed.left.count) bytes")
+        write(&buffer)
+        let parsed = Parse(isRequest: isRequest, maxHeadSize: 1 << 20, pieces: [ArraySlice(buffer.readableBytesView)])
+        require(parsed.left.isEmpty, "a written head leaves \(parsed.left.count) bytes")
         return parsed.outcome
     }
 }
