@@ -151,7 +151,7 @@ final class DeflateCodec: MessageCompression {
             }
             let drained: Bool
             if output.writableBytes <= allowed {
-                drained = try inflateStep(&input, into: &output, limit: limit)
+                drained = try inflateStep(&input, into: &output, room: limit, limit: limit)
             } else {
                 // ByteBuffer rounds capacities to powers of two, so near the limit its free space can
                 // exceed what is left; inflate into a bounded chunk instead. The chunk's capacity is
@@ -162,7 +162,7 @@ final class DeflateCodec: MessageCompression {
                 var chunk = allocator.buffer(capacity: size)
                 chunk.moveWriterIndex(to: chunk.capacity - size)
                 chunk.moveReaderIndex(to: chunk.writerIndex)
-                drained = try inflateStep(&input, into: &chunk, limit: room)
+                drained = try inflateStep(&input, into: &chunk, room: room, limit: limit)
                 guard chunk.readableBytes <= room else { throw .messageTooLarge(limit: limit) }
                 output.writeBuffer(&chunk)
             }
@@ -172,10 +172,15 @@ final class DeflateCodec: MessageCompression {
     }
 
     /// Runs zlib's inflate once.
-    /// - Parameter limit: the most `output` may hold; only used to tell which error comes first.
+    /// - Parameters:
+    ///   - room: the most `output` may hold; only used to tell which error comes first.
+    ///   - limit: the message's size limit, as reported when the message is too large. (`output` may
+    ///     be a chunk of the message, whose room is less than the limit.)
     /// - Returns: whether `input` can give no more output for now (it is consumed and nothing is
     ///   pending), as opposed to the output space running out.
-    private func inflateStep(_ input: inout ByteBuffer, into output: inout ByteBuffer, limit: Int) throws(ProtocolError) -> Bool {
+    private func inflateStep(
+        _ input: inout ByteBuffer, into output: inout ByteBuffer, room: Int, limit: Int
+    ) throws(ProtocolError) -> Bool {
         let decompressor = try currentDecompressor()
         do {
             try decompressor.inflate(from: &input, to: &output)
@@ -187,7 +192,7 @@ final class DeflateCodec: MessageCompression {
             // zlib goes on past a full output buffer to the next block header, so the call that
             // fills the last byte allowed can also find what follows corrupt: the message was too
             // large first. (The output holds what zlib wrote before failing.)
-            if output.readableBytes > limit { throw .messageTooLarge(limit: limit) }
+            if output.readableBytes > room { throw .messageTooLarge(limit: limit) }
             throw .extensionFailure("corrupt compressed data (\(error))")
         }
         // Success with input left means the stream ended: the sender closed it with a BFINAL block

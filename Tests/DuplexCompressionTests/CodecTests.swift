@@ -225,4 +225,33 @@ import Testing
             #expect(Array(try server.inflate(client.deflate(bytes)).readableBytesView) == bytes)
         }
     }
+
+    // Found by fuzz-inflate: once a message held bytes already, its last chunk was inflated with
+    // the room left as the limit, so a message that was too large was reported against that room:
+    // "message exceeds limit of 0 bytes" for a limit of 100.
+    @Test func tooLargeNamesTheMessageLimitWhenTheMessageIsFullAlready() throws {
+        let pair = try CodecPair()
+        let full: [UInt8] = [0x00, 100, 0x00, 0x9B, 0xFF] + [UInt8](repeating: 0x61, count: 100)  // a stored block of 100 bytes
+        let more: [UInt8] = [0x00, 0x01, 0x00, 0xFE, 0xFF, 0x62] + [0x00, 0x05, 0x00, 0x00, 0x00]  // 1 byte, then a bad block
+        var output = ByteBuffer()
+        try pair.server.decompress(ByteBuffer(bytes: full), isFinal: false, into: &output, limit: 100)
+        #expect(output.readableBytes == 100)
+        #expect(throws: ProtocolError.messageTooLarge(limit: 100)) {
+            try pair.server.decompress(ByteBuffer(bytes: more), isFinal: true, into: &output, limit: 100)
+        }
+    }
+
+    /// The input fuzz-inflate found it with (10-bit windows, no context takeover, a limit of 100),
+    /// whatever the frames it arrives in.
+    @Test(arguments: [1, 2, 7, 33, 50, 94, 102])
+    func fuzzedMessageOverTheLimitIsTooLargeInAnyPieces(pieceSize: Int) throws {
+        let parameters = Parameters(serverMaxWindowBits: 10, clientMaxWindowBits: 10,
+                                    serverNoContextTakeover: true, clientNoContextTakeover: true)
+        let pair = try CodecPair(parameters)
+        let payload = [UInt8](repeating: 0xBA, count: 4) + [UInt8](repeating: 0xFF, count: 12) + [UInt8](repeating: 0xBA, count: 25)
+            + [0x9A] + [UInt8](repeating: 0xBA, count: 60)
+        #expect(throws: ProtocolError.messageTooLarge(limit: 100)) {
+            try pair.server.inflate(ByteBuffer(bytes: payload), pieceSize: pieceSize, limit: 100)
+        }
+    }
 }
