@@ -183,7 +183,7 @@ final class EchoDriver {
     private var head = 0
     var running = false
     var count = 0
-    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var latencies = latencyHistogram()
 
     /// Made on the connection's event loop.
     var handle: Handle {

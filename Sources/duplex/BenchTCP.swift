@@ -77,7 +77,7 @@ final class TCPEchoDriver: ChannelInboundHandler {
     private var pendingBytes = 0
     var running = false
     var count = 0
-    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var latencies = latencyHistogram()
 
     init(size: Int, inFlight: Int) {
         self.block = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
