@@ -25,6 +25,14 @@ def number(text):
         return None
 
 
+def efficiency(row):
+    """A rate divided by the server's CPU share: messages (or handshakes) per second of server CPU."""
+    value, share = number(row[2]), number(row[4])
+    if value is None or not share or row[3] == "KiB/conn":
+        return None
+    return value / (share / 100)
+
+
 def best_runs(runs):
     """One row per (server, workload): the best run, its detail noting the other runs' figures."""
     grouped = {}
@@ -53,22 +61,29 @@ def main():
     by_key = {(r[0], r[1]): r for r in rows}
     print(f"Throughput runs of {duration} s, best of {rounds}; idle memory at {idle_connections} connections. "
           "Ratio: Duplex's figure divided by the peer's (for memory, lower is better).\n")
-    print("| workload | server | figure | unit | Duplex ÷ it | server CPU | bench CPU | detail |")
-    print("|---|---|---:|---|---:|---:|---:|---|")
+    print("| workload | server | figure | unit | Duplex ÷ it | server CPU | per server CPU-second | Duplex ÷ it, per CPU | bench CPU | detail |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---|")
     for workload, title in WORKLOADS.items():
         entries = [r for r in rows if r[1] == workload]
         if not entries:
             continue
         duplex = by_key.get(("duplex", workload))
         duplex_value = number(duplex[2]) if duplex else None
-        for server, _, value, unit, server_cpu, bench_cpu, detail in entries:
+        duplex_efficiency = efficiency(duplex) if duplex else None
+        for row in entries:
+            server, _, value, unit, server_cpu, bench_cpu, detail = row
             peer_value = number(value)
-            ratio = ""
+            ratio = ratio_per_cpu = ""
             if server != "duplex" and duplex_value is not None and peer_value:
                 ratio = f"{duplex_value / peer_value:.2f}"
+            per_cpu = efficiency(row)
+            if server != "duplex" and duplex_efficiency and per_cpu:
+                ratio_per_cpu = f"{duplex_efficiency / per_cpu:.2f}"
             shown = f"{peer_value:,.0f}" if peer_value is not None and unit != "KiB/conn" else value
+            per_cpu_shown = f"{per_cpu:,.0f}" if per_cpu else ""
             cpu = lambda share: f"{share}%" if share else ""
-            print(f"| {title} | {server} | {shown} | {unit} | {ratio} | {cpu(server_cpu)} | {cpu(bench_cpu)} | {detail} |")
+            print(f"| {title} | {server} | {shown} | {unit} | {ratio} | {cpu(server_cpu)} | {per_cpu_shown} | "
+                  f"{ratio_per_cpu} | {cpu(bench_cpu)} | {detail} |")
     for server in ("duplex", "node-ws"):
         plain, deflated = by_key.get((server, "small")), by_key.get((server, "small-deflate"))
         idle, idle_deflated = by_key.get((server, "idle")), by_key.get((server, "idle-deflate"))
