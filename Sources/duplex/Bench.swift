@@ -20,13 +20,13 @@ struct LoadBench: AsyncParsableCommand {
     )
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case echo, connect, idle, fanout
+        case echo, connect, idle, fanout, tcp
     }
 
     @Argument(help: "The server's ws:// URL (it must echo).")
     var url: String
 
-    @Option(help: "echo, connect, idle or fanout (see FanoutBench.swift: one publisher, C subscribers of a --chat room).")
+    @Option(help: "echo, connect, idle, fanout (one publisher, C subscribers of a --chat room) or tcp (the echo workload over raw TCP, against a TCP echo server).")
     var mode: Mode = .echo
 
     @Option(name: [.customShort("c"), .customLong("connections")], help: "Connections.")
@@ -63,6 +63,7 @@ struct LoadBench: AsyncParsableCommand {
         case .connect: result = try await runConnect()
         case .idle: result = try await runIdle()
         case .fanout: result = try await runFanout()
+        case .tcp: result = try await runTCP()
         }
         if json {
             let fields = result.map { "\"\($0.0)\":\(Double($0.1) != nil ? $0.1 : "\"\($0.1)\"")" }
@@ -97,33 +98,7 @@ struct LoadBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        let handles = drivers.withLockedValue { $0 }
-        for handle in handles { handle.start() }
-        let start = ContinuousClock.now
-        var lastCount = 0
-        for second in 1...Int(duration.rounded(.up)) {
-            try await Task.sleep(until: start + .seconds(Double(second).clamped(to: 0...duration)))
-            let count = handles.reduce(0) { $0 + $1.received.load() }
-            report("bench: \(second) s  \(count - lastCount) msg/s")
-            lastCount = count
-        }
-        let elapsed = ContinuousClock.now - start
-        var histogram = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
-        var total = 0
-        for handle in handles {
-            let (count, latencies) = try await handle.finish()
-            total += count
-            histogram.add(latencies)
-        }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        func micros(_ percentile: Double) -> String { String(format: "%.1f", Double(histogram.valueAtPercentile(percentile)) / 1000) }
-        return [
-            ("mode", "echo"), ("connections", "\(connections)"), ("in_flight", "\(inFlight)"), ("size", "\(size)"),
-            ("seconds", String(format: "%.2f", seconds)), ("messages", "\(total)"),
-            ("messages_per_s", String(format: "%.0f", Double(total) / seconds)),
-            ("mb_per_s", String(format: "%.2f", Double(total) * Double(size) / seconds / 1e6)),
-            ("p50_us", micros(50)), ("p99_us", micros(99)), ("p999_us", micros(99.9)),
-        ]
+        return try await measureRoundTrips(drivers.withLockedValue { $0 }, mode: "echo", size: size)
     }
 
     // MARK: connect
@@ -210,7 +185,7 @@ final class EchoDriver {
     private var head = 0
     var running = false
     var count = 0
-    var latencies = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    var latencies = latencyHistogram()
 
     /// Made on the connection's event loop.
     var handle: Handle {
@@ -247,10 +222,6 @@ final class EchoDriver {
         if count & 255 == 0 { received.store(count) }
         if running { sendOne() }
     }
-}
-
-extension Comparable {
-    fileprivate func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }
 
 /// A count several threads update or read.
