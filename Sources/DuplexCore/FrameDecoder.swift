@@ -63,13 +63,19 @@ public struct FrameDecoder: Sendable {
         }
         let length = header.payloadLength
         let available = min(buffer.readableBytes, length)
-        if let key = header.maskingKey, available > reported {
-            buffer.applyMask(key, at: buffer.readerIndex + reported, length: available - reported, offset: reported)
-        }
         if available == length {
             pending = nil
-            let payload = buffer.readSlice(length: length)!
+            // Slice first, then unmask the slice: the caller may still hold the payloads of earlier
+            // frames of this buffer, and unmasking the buffer itself would then copy all that is
+            // left of it, once per frame. The slice copies at most its own payload.
+            var payload = buffer.readSlice(length: length)!
+            if let key = header.maskingKey, length > reported {
+                payload.applyMask(key, at: payload.readerIndex + reported, length: length - reported, offset: reported)
+            }
             return .frame(Frame(header: header, payload: payload))
+        }
+        if let key = header.maskingKey, available > reported {
+            buffer.applyMask(key, at: buffer.readerIndex + reported, length: available - reported, offset: reported)
         }
         pending = header
         guard isNewHeader || available > reported else { return nil }
