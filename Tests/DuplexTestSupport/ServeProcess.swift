@@ -8,30 +8,40 @@ public enum ServeProcess {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("duplex")
     }
 
-    /// Starts `duplex serve --port 0 --log-level error` with `arguments` and returns the process and
-    /// the port it printed.
-    public static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Process, Int) {
+    /// Starts `duplex` with `arguments` and returns the process and the first line it printed
+    /// (empty if it printed none before closing its output).
+    public static func launch(_ arguments: [String], environment: [String: String] = [:]) async throws -> (process: Process, firstLine: String) {
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["serve", "--port", "0", "--log-level", "error"] + arguments
+        process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         // Read on a thread of its own: a blocking read on the cooperative pool (two threads on a
         // two-core machine) would stall every other test meanwhile.
-        let text = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            Thread.detachNewThread {
-                var text = ""
-                while !text.contains("\n") {
-                    let data = output.fileHandleForReading.availableData
-                    if data.isEmpty { break }
-                    text += String(decoding: data, as: UTF8.self)
-                }
-                continuation.resume(returning: text)
+        let firstLine = await runBlocking {
+            var text = ""
+            while !text.contains("\n") {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                text += String(decoding: data, as: UTF8.self)
             }
+            return text
         }
-        guard let port = text.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
+        return (process, firstLine)
+    }
+
+    /// The port in `duplex serve`'s first line (`duplex: echo server listening on ws://127.0.0.1:PORT/`).
+    public static func port(in firstLine: String) -> Int? {
+        firstLine.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }
+    }
+
+    /// Starts `duplex serve --port 0 --log-level error` with `arguments` and returns the process and
+    /// the port it printed.
+    public static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Process, Int) {
+        let (process, text) = try await launch(["serve", "--port", "0", "--log-level", "error"] + arguments, environment: environment)
+        guard let port = port(in: text) else {
             process.terminate()
             throw TestFailure("duplex serve printed no address: \(text)")
         }

@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -31,7 +32,7 @@ import Testing
 
     @Test func refusesAnAddressWithoutAPort() async throws {
         let process = Process()
-        process.executableURL = ServeCommandTests.executable
+        process.executableURL = ServeProcess.executable
         process.arguments = ["bench", "tcp://127.0.0.1", "--mode", "tcp", "-d", "1"]
         let errors = Pipe()
         process.standardError = errors

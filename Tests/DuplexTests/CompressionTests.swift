@@ -1,3 +1,4 @@
+import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOConcurrencyHelpers
@@ -160,10 +161,10 @@ import Testing
     /// must close with 1009 while inflating the first fragment, and its peak memory must stay far
     /// below one fragment's inflated size.
     @Test func decompressionBombIsClosedWith1009InBoundedMemory() async throws {
-        let (process, firstLine) = try await ServeCommandTests.start(
+        let (process, firstLine) = try await ServeProcess.launch(
             ["serve", "--port", "0", "--max-message-size", "\(1 << 20)", "--log-level", "error"])
         defer { if process.isRunning { process.terminate() } }
-        let port = try #require(firstLine.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: .init(charactersIn: "/\n"))) })
+        let port = try #require(ServeProcess.port(in: firstLine))
         let baseline = try memoryStatus(of: process.processIdentifier)
 
         // 1 MiB of zeros deflated, with the sync-flush tail kept so that copies can follow each other.

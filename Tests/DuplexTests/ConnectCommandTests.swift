@@ -16,7 +16,7 @@ import Testing
     /// Runs `duplex connect` with `arguments`, writing `input` to its standard input then closing it.
     static func connect(_ arguments: [String], input: String = "") async throws -> Run {
         let process = Process()
-        process.executableURL = ServeCommandTests.executable
+        process.executableURL = ServeProcess.executable
         process.arguments = ["connect"] + arguments
         let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
         process.standardInput = stdin
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func oneShotAgainstDuplexServe() async throws {
-        let (serve, firstLine) = try await ServeCommandTests.start(["serve", "--port", "0", "--log-level", "error"])
+        let (serve, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--log-level", "error"])
         defer { serve.terminate(); serve.waitUntilExit() }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         let run = try await Self.connect([url, "--send", "hello", "--send", "wörld ✓"])
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func linesFromAPipeGoOutAndEndOfInputCloses() async throws {
-        let (serve, firstLine) = try await ServeCommandTests.start(["serve", "--port", "0", "--log-level", "error"])
+        let (serve, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--log-level", "error"])
         defer { serve.terminate(); serve.waitUntilExit() }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         let run = try await Self.connect([url], input: "first line\nsecond line\n\nfourth\n")
@@ -103,7 +103,7 @@ import Testing
     /// Runs `duplex bench` with `arguments` and `--json`; returns its status, parsed output and progress.
     static func benchJSON(_ arguments: [String]) async throws -> (status: Int32, json: Any, progress: String) {
         let process = Process()
-        process.executableURL = ServeCommandTests.executable
+        process.executableURL = ServeProcess.executable
         process.arguments = ["bench"] + arguments + ["--json"]
         let (stdout, stderr) = (Pipe(), Pipe())
         process.standardOutput = stdout

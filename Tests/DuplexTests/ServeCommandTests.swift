@@ -6,34 +6,8 @@ import Testing
 
 /// `duplex serve` as a user runs it: the built executable, its printed URL, echo, and SIGTERM.
 @Suite(.timeLimit(.minutes(1))) struct ServeCommandTests {
-    /// The `duplex` executable built beside this test bundle.
-    static var executable: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("duplex")
-    }
-
-    /// Starts `duplex` with `arguments` and returns the process and the first line it printed.
-    static func start(_ arguments: [String], environment: [String: String] = [:]) async throws -> (process: Process, firstLine: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let firstLine = await runBlocking { () -> String in
-            var text = ""
-            while !text.contains("\n") {
-                let data = output.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                text += String(decoding: data, as: UTF8.self)
-            }
-            return text
-        }
-        return (process, firstLine)
-    }
-
     @Test func servesEchoPrintsItsURLAndDrainsOnSIGTERM() async throws {
-        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--subprotocol", "chat", "--log-level", "warning"])
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--subprotocol", "chat", "--log-level", "warning"])
         defer { if process.isRunning { process.terminate() } }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         #expect(firstLine.hasPrefix("duplex: echo server listening on ws://127.0.0.1:"))
@@ -68,7 +42,7 @@ import Testing
         (["--no-compression"], ""),
     ])
     func negotiatesCompressionByDefault(options: [String], agreed: String) async throws {
-        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "warning"] + options)
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--log-level", "warning"] + options)
         defer { process.terminate(); process.waitUntilExit() }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         let ws = try await WebSocketClient.connect(to: url, configuration: .init(compression: .init()))
@@ -83,7 +57,7 @@ import Testing
     /// Browsers' JSON pings are answered by default; `--ping-interval` pings clients, and one that
     /// never answers is closed with 1011.
     @Test func answersJSONPingsAndPingsItsClients() async throws {
-        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "error",
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--log-level", "error",
                                                          "--ping-interval", "0.2", "--ping-timeout", "0.3"])
         defer { process.terminate(); process.waitUntilExit() }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
@@ -107,7 +81,7 @@ import Testing
     /// `--chat`: rooms at /chat/{room} reach every member, the sender included, and no one else; echo
     /// elsewhere; the demo page, health and stats over plain HTTP on the same port.
     @Test func chatRoomsAndPlainHTTP() async throws {
-        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--chat", "--log-level", "error"])
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--chat", "--log-level", "error"])
         defer { process.terminate(); process.waitUntilExit() }
         #expect(firstLine.hasPrefix("duplex: chat and echo server listening on ws://127.0.0.1:"))
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
@@ -152,7 +126,7 @@ import Testing
     /// `/metrics` after a known exchange: three messages each way, one cross-origin refusal, one
     /// clean close, nothing left open.
     @Test func metricsCountAKnownExchange() async throws {
-        let (process, firstLine) = try await Self.start(["serve", "--port", "0", "--log-level", "error"])
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--log-level", "error"])
         defer { process.terminate(); process.waitUntilExit() }
         let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         let port = try #require(URL(string: url)?.port)
@@ -198,7 +172,7 @@ import Testing
 
         /// Whether a text message of `size` bytes comes back from a server started with these sources.
         func accepts(_ size: Int, arguments: [String], environment: [String: String]) async throws -> (Bool, String) {
-            let (process, firstLine) = try await Self.start(["serve"] + arguments, environment: environment)
+            let (process, firstLine) = try await ServeProcess.launch(["serve"] + arguments, environment: environment)
             defer { process.terminate(); process.waitUntilExit() }
             let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
             let ws = try await WebSocketClient.connect(to: url)
@@ -219,7 +193,7 @@ import Testing
         #expect(try await accepts(250, arguments: ["--config", file.path, "--max-message-size", "300"],
                                   environment: ["DUPLEX_SERVE_MAX_MESSAGE_SIZE": "200"]).0)
         // A flag the file turns on, the environment turns off: JSON pings are echoed, not answered.
-        let (process, line) = try await Self.start(["serve", "--config", file.path], environment: ["DUPLEX_SERVE_JSON_PINGS": "false"])
+        let (process, line) = try await ServeProcess.launch(["serve", "--config", file.path], environment: ["DUPLEX_SERVE_JSON_PINGS": "false"])
         defer { process.terminate(); process.waitUntilExit() }
         let url = try #require(line.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
         let ws = try await WebSocketClient.connect(to: url)
@@ -229,13 +203,13 @@ import Testing
 
         // A broken file is a clear error.
         try "{ not json".write(to: file, atomically: true, encoding: .utf8)
-        let (broken, _) = try await Self.start(["serve", "--config", file.path])
+        let (broken, _) = try await ServeProcess.launch(["serve", "--config", file.path])
         let status = await runBlocking { broken.waitUntilExit(); return broken.terminationStatus }
         #expect(status != 0)
     }
 
     @Test func rejectsAnOutOfRangeWindow() async throws {
-        let (process, _) = try await Self.start(["serve", "--port", "0", "--compression-window-bits", "16"])
+        let (process, _) = try await ServeProcess.launch(["serve", "--port", "0", "--compression-window-bits", "16"])
         let status = await runBlocking { process.waitUntilExit(); return process.terminationStatus }
         #expect(status != 0)
     }

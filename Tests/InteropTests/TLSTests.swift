@@ -170,26 +170,13 @@ import Testing
     @Test func serveCommandReloadsOnSIGHUP() async throws {
         let certificates = try Certificates()
         defer { certificates.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("duplex")
-        process.arguments = ["serve", "--port", "0", "--log-level", "warning", "--subprotocol", "chat",
-                             "--tls-cert", certificates.certificate, "--tls-key", certificates.key]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let (process, firstLine) = try await ServeProcess.launch([
+            "serve", "--port", "0", "--log-level", "warning", "--subprotocol", "chat",
+            "--tls-cert", certificates.certificate, "--tls-key", certificates.key,
+        ])
         defer { if process.isRunning { process.terminate() } }
-        let firstLine = await runBlocking { () -> String in
-            var text = ""
-            while !text.contains("\n") {
-                let data = output.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                text += String(decoding: data, as: UTF8.self)
-            }
-            return text
-        }
         #expect(firstLine.hasPrefix("duplex: echo server listening on wss://127.0.0.1:"))
-        let port = try #require(firstLine.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let port = try #require(ServeProcess.port(in: firstLine))
         let url = "wss://localhost:\(port)/"
         #expect(try await Self.peerExchange(.python, url: url, ca: certificates.ca).contains(" 1001"))
 
