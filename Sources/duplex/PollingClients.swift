@@ -64,10 +64,10 @@ enum PollingClient {
                 reading: while true {
                     switch try await parts.next() {
                     case .head(let response)?:
-                        guard response.status == .ok else { throw ValidationErrorText("poll answered \(response.status)") }
+                        guard response.status == .ok else { throw PollingBenchError("poll answered \(response.status)") }
                     case .body(let bytes)?: body.writeImmutableBuffer(bytes)
                     case .end?: break reading
-                    case nil: throw ValidationErrorText("the server closed the polling connection")
+                    case nil: throw PollingBenchError("the server closed the polling connection")
                     }
                 }
                 seen = try tally.record(body, newerThan: seen)

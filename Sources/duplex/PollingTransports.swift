@@ -129,7 +129,7 @@ final class DeliveryTally: Sendable {
     func waitForClients(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while state.withLockedValue({ $0.ready }) < clients {
-            guard ContinuousClock.now < deadline else { throw ValidationErrorText("clients not ready within \(timeout)") }
+            guard ContinuousClock.now < deadline else { throw PollingBenchError("clients not ready within \(timeout)") }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -163,8 +163,8 @@ final class DeliveryTally: Sendable {
     }
 }
 
-/// An error with a message, for the benchmark's own failures.
-struct ValidationErrorText: Error, CustomStringConvertible {
+/// A failure of the polling benchmark itself (clients not ready in time, a poll refused), with what went wrong.
+struct PollingBenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
