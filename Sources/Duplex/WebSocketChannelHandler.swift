@@ -12,8 +12,9 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What one end needs to open a connection.
-    struct Settings: Sendable {
+    /// What one end needs to open a connection: one instance for all the connections of a server
+    /// (or of a client's connect call), shared by reference so that a connection holds 8 bytes of it.
+    final class Settings: Sendable {
         /// What differs between the two ends.
         enum Role: Sendable {
             /// Accepting: which origins may connect, how to pick a subprotocol, and the server's
@@ -23,30 +24,49 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             case client(handshake: ClientHandshake, onFailure: @Sendable (any Error) -> Void)
         }
 
-        var role: Role
-        var connection: Connection.Configuration
+        let role: Role
+        let connection: Connection.Configuration
         /// permessage-deflate as this end wants it, or nil to neither offer nor accept it.
-        var compression: PerMessageDeflate.Configuration?
+        let compression: PerMessageDeflate.Configuration?
         /// zlib streams shared per event loop by directions without context takeover; nil gives
         /// each connection its own.
-        var sharedStreams: SharedStreamsByLoop? = nil
+        let sharedStreams: SharedStreamsByLoop?
         /// What each open connection enforces (a server's rates, buffered bytes, idle time).
-        var guards: WebSocketConnection.Guards = .none
+        let guards: WebSocketConnection.Guards
         /// Pings this end sends and application pings it answers.
-        var heartbeat: Heartbeat = .none
+        let heartbeat: Heartbeat
         /// A server's instruments; nil on a client.
-        var metrics: ServerMetrics? = nil
-        var handshakeTimeout: TimeAmount
-        var maxHandshakeSize: Int
-        var logger: Logger
+        let metrics: ServerMetrics?
+        let handshakeTimeout: TimeAmount
+        let maxHandshakeSize: Int
+        /// The logger connections log to, before they add their own metadata.
+        let logger: Logger
         /// Called on the event loop once the connection is open.
-        var onOpen: @Sendable (WebSocketConnection) -> Void
+        let onOpen: @Sendable (WebSocketConnection) -> Void
+
+        init(role: Role, connection: Connection.Configuration, compression: PerMessageDeflate.Configuration?,
+             sharedStreams: SharedStreamsByLoop? = nil, guards: WebSocketConnection.Guards = .none,
+             heartbeat: Heartbeat = .none, metrics: ServerMetrics? = nil, handshakeTimeout: TimeAmount,
+             maxHandshakeSize: Int, logger: Logger, onOpen: @escaping @Sendable (WebSocketConnection) -> Void) {
+            self.role = role
+            self.connection = connection
+            self.compression = compression
+            self.sharedStreams = sharedStreams
+            self.guards = guards
+            self.heartbeat = heartbeat
+            self.metrics = metrics
+            self.handshakeTimeout = handshakeTimeout
+            self.maxHandshakeSize = maxHandshakeSize
+            self.logger = logger
+            self.onOpen = onOpen
+        }
     }
 
     private enum State {
         case handshaking(HTTPHeadParser, ByteBuffer)
-        /// A valid request waits for the application's admission hook; reading is held.
-        case admitting(Admitting)
+        /// A valid request waits for the application's admission hook; reading is held. (Boxed: the
+        /// request is large and this state is rare, so the others do not pay for its size.)
+        indirect case admitting(Admitting)
         /// A plain HTTP request waits for the application's responder.
         case answeringHTTP
         case open(WebSocketConnection)
@@ -226,6 +246,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 return handshakeFailed(context: context, error: WebSocketClientError.handshakeFailed(error), response: nil)
             }
             handshakeTimer?.cancel()
+            handshakeTimer = nil
             let codec: (any MessageCompression)?
             do {
                 codec = try clientCompression(accepted: accepted.extensions)
@@ -235,8 +256,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             let connection = WebSocketConnection(
                 context: context, connection: Connection(role: .client, configuration: settings.connection, compression: codec),
                 subprotocol: accepted.subprotocol, extensions: accepted.extensions,
-                request: handshake.request, remoteAddress: context.channel.remoteAddress, logger: settings.logger,
-                heartbeat: settings.heartbeat)
+                request: handshake.request, remoteAddress: context.channel.remoteAddress,
+                id: Self.nextConnectionID.add(1, ordering: .relaxed).newValue, settings: settings)
             open(connection, leftover: buffer, onOpen: settings.onOpen)
         }
     }
@@ -324,26 +345,26 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     private func accept(context: ChannelHandlerContext, _ admitting: Admitting, subprotocols: SubprotocolPolicy) {
-        var logger = settings.logger
-        logger[metadataKey: "ws.id"] = "\(Self.nextConnectionID.add(1, ordering: .relaxed).newValue)"
-        logger[metadataKey: "ws.peer"] = "\(admitting.clientAddress.map { "\($0)" } ?? "?")"
+        let id = Self.nextConnectionID.add(1, ordering: .relaxed).newValue
         let subprotocol = subprotocols.select(offered: admitting.request.subprotocols)
-        let (extensions, codec) = serverCompression(context: context, offers: admitting.request.extensions, logger: logger)
+        let (extensions, codec) = serverCompression(context: context, offers: admitting.request.extensions,
+                                                    logger: { WebSocketConnection.logger(self.settings.logger, id: id, peer: admitting.clientAddress) })
         let response = ServerHandshake.response(accepting: admitting.request, subprotocol: subprotocol, extensions: extensions)
         var buffer = context.channel.allocator.buffer(capacity: 256)
         response.write(into: &buffer)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
         handshakeTimer?.cancel()
+        handshakeTimer = nil
         let connection = WebSocketConnection(
             context: context, connection: Connection(role: .server, configuration: settings.connection, compression: codec),
             subprotocol: subprotocol, extensions: extensions, request: admitting.head, remoteAddress: admitting.clientAddress,
-            logger: logger, guards: settings.guards, heartbeat: settings.heartbeat, metrics: settings.metrics)
+            id: id, settings: settings)
         settings.metrics?.handshakesAccepted.increment()
         open(connection, leftover: admitting.leftover, onOpen: settings.onOpen)
     }
 
     /// The server's answer to the client's extension offers, and the codec it agreed to.
-    private func serverCompression(context: ChannelHandlerContext, offers: [WebSocketExtension], logger: Logger) -> ([WebSocketExtension], (any MessageCompression)?) {
+    private func serverCompression(context: ChannelHandlerContext, offers: [WebSocketExtension], logger: () -> Logger) -> ([WebSocketExtension], (any MessageCompression)?) {
         guard let configuration = settings.compression,
               let (response, parameters) = PerMessageDeflate.negotiate(offers: offers, configuration: configuration)
         else { return ([], nil) }
@@ -353,7 +374,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                                                                 configuration: configuration, sharedStreams: shared))
         } catch {
             // Parameters the codec cannot use: go on without compression rather than refuse the client.
-            logger.warning("permessage-deflate declined", metadata: ["error": "\(error)"])
+            logger().warning("permessage-deflate declined", metadata: ["error": "\(error)"])
             return ([], nil)
         }
     }

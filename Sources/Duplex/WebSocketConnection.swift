@@ -29,8 +29,14 @@ public final class WebSocketConnection {
     /// The peer's address: on a server, the client's — the TCP peer, or behind a trusted proxy
     /// (``WebSocketServer/Configuration/trustedProxies``) the address the proxy forwarded.
     public let remoteAddress: SocketAddress?
-    /// A logger with this connection's id in its metadata.
-    public var logger: Logger
+    /// A logger with this connection's id (`ws.id`) and peer address (`ws.peer`) in its metadata.
+    ///
+    /// It is made when asked for, so that an idle connection keeps no metadata of its own; setting it
+    /// keeps the logger set.
+    public var logger: Logger {
+        get { customLogger ?? Self.logger(settings.logger, id: id, peer: remoteAddress) }
+        set { customLogger = newValue }
+    }
 
     /// Called for each whole message received.
     public var onMessage: ((WebSocketConnection, WebSocketMessage) -> Void)?
@@ -88,9 +94,14 @@ public final class WebSocketConnection {
         }
     }
 
-    private let guards: Guards
-    private let heartbeat: Heartbeat
-    private let metrics: ServerMetrics?
+    /// What every connection of this server (or client) shares: limits, heartbeat, metrics, logger.
+    private let settings: WebSocketChannelHandler.Settings
+    /// The number of this connection in the logs (`ws.id`).
+    private let id: UInt64
+    private var customLogger: Logger?
+    private var guards: Guards { settings.guards }
+    private var heartbeat: Heartbeat { settings.heartbeat }
+    private var metrics: ServerMetrics? { settings.metrics }
     private var tally = TrafficTally()
     /// Library parts that must hear of the close (channel membership), besides the application.
     package var closeObservers: [(WebSocketConnection) -> Void] = []
@@ -105,12 +116,11 @@ public final class WebSocketConnection {
     private var rateExceeded = false
 
     init(context: ChannelHandlerContext, connection: Connection, subprotocol: String?, extensions: [WebSocketExtension],
-         request: HTTPRequestHead, remoteAddress: SocketAddress?, logger: Logger, guards: Guards = .none,
-         heartbeat: Heartbeat = .none, metrics: ServerMetrics? = nil) {
-        self.metrics = metrics
-        metrics?.connectionsOpen.increment()
-        self.guards = guards
-        self.heartbeat = heartbeat
+         request: HTTPRequestHead, remoteAddress: SocketAddress?, id: UInt64, settings: WebSocketChannelHandler.Settings) {
+        self.settings = settings
+        self.id = id
+        settings.metrics?.connectionsOpen.increment()
+        let guards = settings.guards
         let now = NIODeadline.now()
         self.messageBucket = guards.messageRate.map { TokenBucket($0, now: now) }
         self.byteBucket = guards.byteRate.map { TokenBucket($0, now: now) }
@@ -122,8 +132,15 @@ public final class WebSocketConnection {
         self.extensions = extensions
         self.request = request
         self.remoteAddress = remoteAddress
-        self.logger = logger
         self.output = ByteBuffer()  // allocated on first use: an idle connection holds no output memory
+    }
+
+    /// `base` with a connection's id and peer address in its metadata.
+    static func logger(_ base: Logger, id: UInt64, peer: SocketAddress?) -> Logger {
+        var logger = base
+        logger[metadataKey: "ws.id"] = "\(id)"
+        logger[metadataKey: "ws.peer"] = "\(peer.map { "\($0)" } ?? "?")"
+        return logger
     }
 
     /// The state, as a browser's `readyState`.

@@ -160,6 +160,10 @@ public final class WebSocketServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // NIO keeps each channel's last read buffer for the next read, sized by this allocator. Its
+            // default starts at 2 KiB, which an idle connection then holds for nothing; 512 bytes fits
+            // most opening handshakes, and the buffer still doubles on every full read, up to 64 KiB.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { [weak self] channel in
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {

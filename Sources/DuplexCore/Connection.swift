@@ -62,8 +62,8 @@ public struct Connection {
 
     private var inbound = ByteBuffer()
     private var decoder: FrameDecoder
-    private var events = CircularBuffer<ConnectionEvent>(initialCapacity: 4)
-    private var outbound = CircularBuffer<OutboundFrame>(initialCapacity: 4)
+    private var events = FIFO<ConnectionEvent>()
+    private var outbound = FIFO<OutboundFrame>()
     /// The message being reassembled from fragments (inflated as it arrives when compressed).
     private var fragmented: (kind: WebSocketMessage.Kind, data: ByteBuffer, compressed: Bool)?
     /// The negotiated per-message compression, if any.

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -98,6 +99,10 @@ struct Serve: AsyncParsableCommand {
         discussion: "Without it, channels stay in this process. /readyz answers 503 while PostgreSQL cannot be reached. See Docs/Scaling.md."))
     var backplane: String?
 
+    @Option(help: ArgumentHelp("Event-loop threads: each connection lives on one (default: one per CPU core).",
+                               discussion: "One thread serves best when the process is pinned to one core."))
+    var threads: Int?
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -137,6 +142,7 @@ struct Serve: AsyncParsableCommand {
         if let backplane {
             do { _ = try PostgresBackplane.Configuration(url: backplane) } catch { throw ValidationError("--backplane: \(error)") }
         }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard maxMessageRate >= 0, idleTimeout >= 0, maxBufferedBytes > 0 else {
             throw ValidationError("--max-message-rate and --idle-timeout must not be negative, --max-buffered-bytes must be positive")
         }
@@ -172,7 +178,9 @@ struct Serve: AsyncParsableCommand {
             trustedProxies: try trustedProxies.map { try IPNetwork($0) },
             heartbeat: heartbeat,
             http: app.http)
-        let server = WebSocketServer(configuration: configuration, logger: logger, handler: app.handler)
+        let loops: (any EventLoopGroup)? = threads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
+        let server = WebSocketServer(configuration: configuration, eventLoopGroup: loops ?? MultiThreadedEventLoopGroup.singleton,
+                                     logger: logger, handler: app.handler)
         app.attach(server)
         try await app.channels.start()
         let address = try await server.start()
@@ -186,6 +194,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger))
         try await group.run()
         await app.channels.shutdown()
+        try await loops?.shutdownGracefully()
         say("duplex: stopped")
     }
 }
