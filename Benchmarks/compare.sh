@@ -113,7 +113,7 @@ server_command() {
       [ -n "$deflate" ] && compression=""
       echo "$DUPLEX serve --host 127.0.0.1 --port $port --max-message-rate 0 --max-message-size $((16 << 20)) \
         --max-connections 100000 --max-connections-per-address 100000 --ping-interval 0 --no-json-pings \
-        --log-level error $compression" ;;
+        --threads 1 --log-level error $compression" ;;
     nio-websocket) echo "$SWIFT_PEERS/nio-websocket-echo $port" ;;
     nio-tcp) echo "$SWIFT_PEERS/nio-tcp-echo $port" ;;
     hummingbird) echo "$SWIFT_PEERS/hummingbird-echo $port $deflate" ;;

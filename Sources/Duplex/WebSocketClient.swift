@@ -216,8 +216,9 @@ public enum WebSocketClient {
             }
             try pipeline.addHandler(WebSocketChannelHandler(settings))
         }
+        let host = proxy?.host ?? url.host, port = proxy?.port ?? url.port
         do {
-            _ = try await ClientBootstrap(group: eventLoop)
+            let bootstrap = ClientBootstrap(group: eventLoop)
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -230,8 +231,13 @@ public enum WebSocketClient {
                             onTunnel: { context in try addHandlers(context.pipeline.syncOperations) }, onFailure: onFailure))
                     }
                 }
-                .connect(host: proxy?.host ?? url.host, port: proxy?.port ?? url.port)
-                .get()
+            // An IP literal needs no resolver: connect at once, without a getaddrinfo round trip on
+            // a thread pool and a Happy Eyeballs race of one address.
+            if let address = try? SocketAddress(ipAddress: host, port: port) {
+                _ = try await bootstrap.connect(to: address).get()
+            } else {
+                _ = try await bootstrap.connect(host: host, port: port).get()
+            }
         } catch {
             onFailure(error)
             throw error

@@ -158,16 +158,20 @@ public final class WebSocketServer: Service, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // NIO keeps each channel's last read buffer for the next read, sized by this allocator. Its
-            // default starts at 2 KiB, which an idle connection then holds for nothing; 512 bytes fits
-            // most opening handshakes, and the buffer still doubles on every full read, up to 64 KiB.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { [weak self] channel in
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
                     guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
+                    // Set here, synchronously: as child channel options each would cost a future.
+                    if let options = channel.syncOptions {
+                        try options.setOption(.socketOption(.tcp_nodelay), value: 1)
+                        try options.setOption(.maxMessagesPerRead, value: 16)
+                        // NIO keeps a channel's last read buffer for the next read, sized by this
+                        // allocator. Its default starts at 2 KiB, which an idle connection then holds
+                        // for nothing; 512 bytes fits most opening handshakes, and the buffer still
+                        // doubles on every full read, up to 64 KiB.
+                        try options.setOption(.recvAllocator, value: Self.receiveBuffers)
+                    }
                     if let tls = self.configuration.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
                     }
@@ -225,6 +229,8 @@ public final class WebSocketServer: Service, Sendable {
             if done { continuation.resume() }
         }
     }
+
+    private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)

@@ -77,6 +77,8 @@ public struct Connection {
     /// It takes effect once they are taken, so that the application can still answer them (an echo
     /// of a message that preceded the close in the same read is not refused).
     private var deferred: Deferred?
+    /// A client's masking keys, fetched from the system's randomness a batch at a time.
+    private var maskingKeys = MaskingKeys()
 
     private enum Deferred {
         case close(ByteBuffer)
@@ -406,7 +408,7 @@ public struct Connection {
         var payload = payload
         var key: MaskingKey?
         if role == .client {
-            let maskingKey = MaskingKey.random()
+            let maskingKey = maskingKeys.next()
             payload.applyMask(maskingKey)
             key = maskingKey
         }

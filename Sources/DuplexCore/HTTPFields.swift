@@ -75,7 +75,14 @@ public struct HTTPFields: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// Whether the comma-separated list held by the fields named `name` contains `token`,
     /// comparing ASCII case-insensitively (see ``tokens(_:)``).
     public func containsToken(_ name: String, _ token: String) -> Bool {
-        tokens(name).contains { HTTPGrammar.equalsIgnoringASCIICase($0, token) }
+        var token = token
+        return token.withUTF8 { token in
+            fields.contains { field in
+                guard HTTPGrammar.equalsIgnoringASCIICase(field.name, name) else { return false }
+                var value = field.value
+                return value.withUTF8 { HTTPGrammar.list($0, containsToken: token) }
+            }
+        }
     }
 
     /// Whether at least one field is named `name` (case-insensitive).

@@ -49,6 +49,26 @@ enum HTTPGrammar {
         String(decoding: string.utf8.map(lowercasedASCII), as: UTF8.self)
     }
 
+    /// Whether the comma-separated `list` has an element equal to `token`, ASCII case-insensitively,
+    /// once trimmed of spaces and tabs; without allocating (the handshake asks this of every request).
+    static func list(_ list: UnsafeBufferPointer<UInt8>, containsToken token: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !token.isEmpty else { return false }
+        var start = 0
+        while start <= list.count {
+            var end = start
+            while end < list.count, list[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start, last = end
+            while first < last, list[first] == sp || list[first] == htab { first += 1 }
+            while last > first, list[last - 1] == sp || list[last - 1] == htab { last -= 1 }
+            if last - first == token.count,
+               (0..<token.count).allSatisfy({ lowercasedASCII(list[first + $0]) == lowercasedASCII(token[$0]) }) {
+                return true
+            }
+            start = end + 1
+        }
+        return false
+    }
+
     /// `string` without leading and trailing spaces and horizontal tabs.
     static func trimmingOWS(_ string: Substring) -> Substring {
         var s = string

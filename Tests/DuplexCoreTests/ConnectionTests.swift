@@ -51,6 +51,26 @@ import Testing
         #expect(String(buffer: payload) == "hello")
     }
 
+    /// Keys come from a batch generator (64 per refill): across many batches they keep varying,
+    /// each frame is masked with its own key, and every payload unmasks to what was sent.
+    @Test func clientMaskingKeysVaryAcrossBatches() throws {
+        var client = Connection(role: .client)
+        var keys: [UInt32] = []
+        for index in 0..<1000 {
+            try client.send(.binary(ByteBuffer(bytes: [UInt8(truncatingIfNeeded: index), 1, 2, 3])))
+            let next = client.nextOutboundFrame()
+            let frame = try #require(next)
+            let key = try #require(frame.header.maskingKey)
+            keys.append(UInt32(key.bytes.0) | UInt32(key.bytes.1) << 8 | UInt32(key.bytes.2) << 16 | UInt32(key.bytes.3) << 24)
+            var payload = frame.payload
+            payload.applyMask(key)
+            #expect(Array(payload.readableBytesView) == [UInt8(truncatingIfNeeded: index), 1, 2, 3])
+        }
+        // 1,000 random 32-bit keys collide with probability about 1e-4; a stuck or repeating
+        // generator gives far fewer distinct ones.
+        #expect(Set(keys).count >= 998)
+    }
+
     @Test func fragmentedMessageWithControlFramesBetween() {
         var connection = server()
         connection.receive(wireFrame(fin: false, opcode: 1, payload: Array("Hel".utf8)))

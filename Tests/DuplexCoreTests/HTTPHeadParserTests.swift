@@ -214,6 +214,20 @@ import Testing
         #expect(try parser.parseResponse(&buffer) == response)
     }
 
+    /// containsToken agrees with tokens(_:) on the edge cases of list syntax.
+    @Test(arguments: [
+        ("Upgrade", true), ("upgrade", true), (" \tUpgrade\t ", true), ("keep-alive,upgrade", true),
+        (",,upgrade,,", true), ("keep-alive , UPGRADE", true), ("upgrade2", false), ("up grade", false),
+        ("upgrad", false), ("", false), (",", false), ("keep-alive", false), ("\"upgrade\"", false),
+    ])
+    func containsTokenMatchesWholeTrimmedElements(value: String, expected: Bool) {
+        var fields: HTTPFields = ["Connection": value]
+        fields.add("Other", "upgrade")
+        #expect(fields.containsToken("connection", "Upgrade") == expected)
+        #expect(fields.tokens("connection").contains { $0.lowercased() == "upgrade" } == expected)
+        #expect(!fields.containsToken("connection", ""))
+    }
+
     @Test func fieldsAreCaseInsensitiveAndOrdered() {
         var fields: HTTPFields = ["Connection": "keep-alive, Upgrade", "X-A": "1"]
         fields.add("x-a", "2")
