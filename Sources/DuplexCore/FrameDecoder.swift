@@ -65,17 +65,29 @@ public struct FrameDecoder: Sendable {
         let available = min(buffer.readableBytes, length)
         if available == length {
             pending = nil
-            // Slice first, then unmask the slice: the caller may still hold the payloads of earlier
-            // frames of this buffer, and unmasking the buffer itself would then copy all that is
-            // left of it, once per frame. The slice copies at most its own payload.
+            guard let key = header.maskingKey, length > reported else {
+                return .frame(Frame(header: header, payload: buffer.readSlice(length: length)!))
+            }
+            // When nothing else holds the buffer's storage (a frame that filled several reads and
+            // was gathered here), unmask it in place and slice it: no copy. Otherwise (the read
+            // buffer is still held by the channel, or by earlier frames' payloads) slice first,
+            // and the slice copies its own payload once, unmasking on the way, rather than
+            // unmasking the buffer and copying all that is left of it once per frame.
+            let start = buffer.readerIndex + reported
+            let unmasked: Void? = buffer.modifyIfUniquelyOwned { buffer in
+                buffer.applyMask(key, at: start, length: length - reported, offset: reported)
+            }
             var payload = buffer.readSlice(length: length)!
-            if let key = header.maskingKey, length > reported {
+            if unmasked == nil {
                 payload.applyMask(key, at: payload.readerIndex + reported, length: length - reported, offset: reported)
             }
             return .frame(Frame(header: header, payload: payload))
         }
         if let key = header.maskingKey, available > reported {
-            buffer.applyMask(key, at: buffer.readerIndex + reported, length: available - reported, offset: reported)
+            // A frame still arriving: the caller appends the next reads to this buffer, so leave
+            // room to grow (up to the frame's end, at most doubling: memory follows what arrived).
+            buffer.applyMask(key, at: buffer.readerIndex + reported, length: available - reported, offset: reported,
+                             minimumWritableBytes: min(length - available, max(available, 4096)))
         }
         pending = header
         guard isNewHeader || available > reported else { return nil }

@@ -5,18 +5,26 @@ extension MaskingKey {
     /// offset `offset` (so a payload can be unmasked in several pieces as it arrives).
     @inlinable
     public func apply(to bytes: UnsafeMutableRawBufferPointer, offset: Int = 0) {
-        let count = bytes.count
-        guard count > 0, let base = bytes.baseAddress else { return }
+        guard let base = bytes.baseAddress else { return }
+        apply(from: UnsafeRawPointer(base), to: base, count: bytes.count, offset: offset)
+    }
+
+    /// Writes `count` bytes from `source`, XORed with this key from key phase `offset`, to
+    /// `destination`: masking and copying in one pass. `source` and `destination` may be the same
+    /// address (masking in place), but must not otherwise overlap.
+    @inlinable
+    public func apply(from source: UnsafeRawPointer, to base: UnsafeMutableRawPointer, count: Int, offset: Int = 0) {
+        guard count > 0 else { return }
         // The key rotated so that its first byte is the one for `offset`.
         let k0 = self[offset], k1 = self[offset + 1], k2 = self[offset + 2], k3 = self[offset + 3]
         let key32 = UInt32(k0) | UInt32(k1) << 8 | UInt32(k2) << 16 | UInt32(k3) << 24
         let word = UInt64(littleEndian: UInt64(key32) | UInt64(key32) << 32)
         var index = 0
         while index + 32 <= count {
-            let a = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            let b = base.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self)
-            let c = base.loadUnaligned(fromByteOffset: index + 16, as: UInt64.self)
-            let d = base.loadUnaligned(fromByteOffset: index + 24, as: UInt64.self)
+            let a = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let b = source.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self)
+            let c = source.loadUnaligned(fromByteOffset: index + 16, as: UInt64.self)
+            let d = source.loadUnaligned(fromByteOffset: index + 24, as: UInt64.self)
             base.storeBytes(of: a ^ word, toByteOffset: index, as: UInt64.self)
             base.storeBytes(of: b ^ word, toByteOffset: index + 8, as: UInt64.self)
             base.storeBytes(of: c ^ word, toByteOffset: index + 16, as: UInt64.self)
@@ -24,7 +32,7 @@ extension MaskingKey {
             index += 32
         }
         while index + 8 <= count {
-            let a = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let a = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             base.storeBytes(of: a ^ word, toByteOffset: index, as: UInt64.self)
             index += 8
         }
@@ -32,7 +40,7 @@ extension MaskingKey {
         var phase = 0
         while index < count {
             let keyByte: UInt8 = switch phase { case 0: k0; case 1: k1; case 2: k2; default: k3 }
-            base.storeBytes(of: base.load(fromByteOffset: index, as: UInt8.self) ^ keyByte, toByteOffset: index, as: UInt8.self)
+            base.storeBytes(of: source.load(fromByteOffset: index, as: UInt8.self) ^ keyByte, toByteOffset: index, as: UInt8.self)
             index += 1
             phase = (phase + 1) & 3
         }
@@ -40,20 +48,49 @@ extension MaskingKey {
 }
 
 extension ByteBuffer {
-    /// XORs `key` over the readable bytes in place (masking and unmasking are the same operation),
-    /// starting at key phase `offset`.
+    /// XORs `key` over the readable bytes (masking and unmasking are the same operation),
+    /// starting at key phase `offset`. See ``applyMask(_:at:length:offset:minimumWritableBytes:)``
+    /// for when it copies.
     @inlinable
     public mutating func applyMask(_ key: MaskingKey, offset: Int = 0) {
-        withUnsafeMutableReadableBytes { key.apply(to: $0, offset: offset) }
+        applyMask(key, at: readerIndex, length: readableBytes, offset: offset)
     }
 
-    /// XORs `key` over `length` bytes at `index` in place, starting at key phase `offset`.
+    /// XORs `key` over `length` bytes at `index`, starting at key phase `offset`.
+    ///
+    /// In place when this buffer is the only one using its storage. When the storage is shared (a
+    /// frame sliced from a read buffer that is still held, or a message the application keeps),
+    /// the readable bytes are copied to new storage with the range masked on the way, in one pass,
+    /// instead of a copy-on-write followed by a second pass to mask the copy.
+    /// - Parameter minimumWritableBytes: room to leave after the bytes when they have to be copied.
     @inlinable
-    public mutating func applyMask(_ key: MaskingKey, at index: Int, length: Int, offset: Int = 0) {
+    public mutating func applyMask(_ key: MaskingKey, at index: Int, length: Int, offset: Int = 0,
+                                   minimumWritableBytes: Int = 0) {
         precondition(index >= readerIndex && index + length <= writerIndex, "mask range out of bounds")
         let start = index - readerIndex
-        withUnsafeMutableReadableBytes { bytes in
-            key.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + length]), offset: offset)
+        let count = readableBytes
+        // Small buffers: copy-on-write (if shared) and a second pass cost less than a fresh buffer.
+        if count < 1024 && minimumWritableBytes == 0 {
+            return withUnsafeMutableReadableBytes { bytes in
+                key.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + length]), offset: offset)
+            }
         }
+        let inPlace: Void? = modifyIfUniquelyOwned { buffer in
+            buffer.withUnsafeMutableReadableBytes { bytes in
+                key.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + length]), offset: offset)
+            }
+        }
+        guard inPlace == nil else { return }
+        var copy = ByteBufferAllocator().buffer(capacity: count + minimumWritableBytes)
+        withUnsafeReadableBytes { source in
+            _ = copy.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { destination in
+                guard let from = source.baseAddress, let to = destination.baseAddress else { return 0 }
+                to.copyMemory(from: from, byteCount: start)
+                key.apply(from: from + start, to: to + start, count: length, offset: offset)
+                (to + start + length).copyMemory(from: from + start + length, byteCount: count - start - length)
+                return count
+            }
+        }
+        self = copy
     }
 }

@@ -168,4 +168,24 @@ import Testing
         }
         #expect(pieces.bytes == whole.bytes)
     }
+
+    /// A buffer whose storage is shared is masked into a copy in one pass (small ones by
+    /// copy-on-write): the other holder keeps its bytes, the result is the same as in place, and
+    /// the bytes around the range are copied as they were.
+    @Test(arguments: [5, 1000, 5000, 70_000])
+    func maskingASharedBufferLeavesTheOtherHolderAlone(size: Int) {
+        let key = MaskingKey(0x12, 0x34, 0x56, 0x78)
+        let original = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let (start, length) = (size / 5, size / 2)
+        var unique = ByteBuffer(bytes: original)
+        unique.applyMask(key, at: start, length: length, offset: 3)
+        let held = ByteBuffer(bytes: [0xFF] + original)
+        var slice = held.getSlice(at: 1, length: size)!  // shares `held`'s storage
+        slice.applyMask(key, at: start, length: length, offset: 3, minimumWritableBytes: 100)
+        #expect(slice.bytes == unique.bytes)
+        #expect(held.bytes == [0xFF] + original)
+        #expect(slice.bytes[..<start] == original[..<start])
+        #expect(slice.bytes[(start + length)...] == original[(start + length)...])
+        #expect(slice.bytes[start..<start + length] == ArraySlice((start..<start + length).map { original[$0] ^ key[$0 - start + 3] }))
+    }
 }
