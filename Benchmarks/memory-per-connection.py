@@ -7,7 +7,8 @@ sends one message on each so that codec state is allocated, and reports the serv
 per connection. Run it against a release build:
 
     swift build -c release
-    Benchmarks/memory-per-connection.py --connections 1000 --deflate -- .build/release/duplex serve --port 0
+    Benchmarks/memory-per-connection.py --connections 1000 --deflate -- \
+        .build/release/duplex serve --port 0 --max-connections-per-address 2000
 """
 import argparse
 import asyncio
