@@ -184,12 +184,24 @@ public enum WebSocketClient {
     private static func connect(to url: WebSocketURL, configuration: Configuration, eventLoop: any EventLoop, logger: Logger,
                                 onOpen: @escaping @Sendable (WebSocketConnection) -> Void,
                                 onFailure: @escaping @Sendable (any Error) -> Void) async throws {
+        try await connect(to: url, configuration: configuration, eventLoop: eventLoop, logger: logger,
+                          onOpen: onOpen, onFailure: onFailure).get()
+    }
+
+    /// Connects without Swift concurrency, for code that stays on the event loop (the load
+    /// generator): `onOpen` runs on `eventLoop` once the handshake succeeds; `onFailure` runs once
+    /// if the connection or the handshake fails.
+    /// - Returns: a future of the TCP connection (not of the handshake); it fails with what
+    ///   `onFailure` also gets.
+    package static func connect(to url: WebSocketURL, configuration: Configuration, eventLoop: any EventLoop, logger: Logger,
+                                onOpen: @escaping @Sendable (WebSocketConnection) -> Void,
+                                onFailure: @escaping @Sendable (any Error) -> Void) -> EventLoopFuture<Void> {
         let tls: NIOSSLContext?
         do {
             tls = url.isSecure ? try NIOSSLContext(configuration: configuration.tls) : nil
         } catch {
             onFailure(error)
-            throw error
+            return eventLoop.makeFailedFuture(error)
         }
         let handshake = ClientHandshake(host: url.hostHeader, target: url.target, headers: configuration.headers,
                                         subprotocols: configuration.subprotocols,
@@ -217,28 +229,28 @@ public enum WebSocketClient {
             try pipeline.addHandler(WebSocketChannelHandler(settings))
         }
         let host = proxy?.host ?? url.host, port = proxy?.port ?? url.port
-        do {
-            let bootstrap = ClientBootstrap(group: eventLoop)
-                .connectTimeout(configuration.connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let pipeline = channel.pipeline.syncOperations
-                        guard let proxy else { return try addHandlers(pipeline) }
-                        let authority = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
-                        try pipeline.addHandler(ProxyConnectHandler(
-                            proxy: proxy, authority: authority, timeout: configuration.handshakeTimeout,
-                            onTunnel: { context in try addHandlers(context.pipeline.syncOperations) }, onFailure: onFailure))
-                    }
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    guard let proxy else { return try addHandlers(pipeline) }
+                    let authority = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
+                    try pipeline.addHandler(ProxyConnectHandler(
+                        proxy: proxy, authority: authority, timeout: configuration.handshakeTimeout,
+                        onTunnel: { context in try addHandlers(context.pipeline.syncOperations) }, onFailure: onFailure))
                 }
-            // An IP literal needs no resolver: connect at once, without a getaddrinfo round trip on
-            // a thread pool and a Happy Eyeballs race of one address.
-            if let address = try? SocketAddress(ipAddress: host, port: port) {
-                _ = try await bootstrap.connect(to: address).get()
-            } else {
-                _ = try await bootstrap.connect(host: host, port: port).get()
             }
-        } catch {
+        // An IP literal needs no resolver: connect at once, without a getaddrinfo round trip on a
+        // thread pool and a Happy Eyeballs race of one address.
+        let connected: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            connected = bootstrap.connect(to: address)
+        } else {
+            connected = bootstrap.connect(host: host, port: port)
+        }
+        return connected.map { _ in () }.flatMapErrorThrowing { error in
             onFailure(error)
             throw error
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Duplex
 import Foundation
 import Histogram
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -103,29 +104,42 @@ struct LoadBench: AsyncParsableCommand {
 
     // MARK: connect
 
+    /// C connections at a time, each opened, closed and opened again until the deadline. It stays on
+    /// the event loops (the futures API of the client, callbacks on the connection): no task per
+    /// connection, so that the load generator spends its CPU on handshakes.
     private func runConnect() async throws -> [(String, String)] {
-        let url = self.url
-        let deadline = ContinuousClock.now + .seconds(duration)
+        let url = try WebSocketURL(self.url)
+        let deadline = NIODeadline.now() + .seconds(Int64(duration))
         let start = ContinuousClock.now
         let configuration = clientConfiguration
+        let logger = Logger(label: "duplex.bench")
         let completed = SharedCount()
         let failed = SharedCount()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<connections {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        do {
-                            let ws = try await WebSocketClient.connect(to: url, configuration: configuration)
-                            _ = try await ws.outbound.close()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let slots: [EventLoopFuture<Void>] = (0..<connections).map { _ in
+            let eventLoop = group.next()
+            let done = eventLoop.makePromise(of: Void.self)
+            @Sendable func next() {
+                guard NIODeadline.now() < deadline else { return done.succeed() }
+                _ = WebSocketClient.connect(
+                    to: url, configuration: configuration, eventLoop: eventLoop, logger: logger,
+                    onOpen: { connection in
+                        connection.onClose = { _, _ in
                             completed.add(1)
-                        } catch {
-                            failed.add(1)
+                            eventLoop.execute { next() }
                         }
-                    }
-                }
+                        try? connection.close()
+                    },
+                    onFailure: { _ in
+                        failed.add(1)
+                        // Later, not from inside the failure: a failure reported at once would recurse.
+                        eventLoop.execute { next() }
+                    })
             }
-            try await group.waitForAll()
+            eventLoop.execute { next() }
+            return done.futureResult
         }
+        for slot in slots { try await slot.get() }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let count = completed.load()

@@ -2,6 +2,7 @@ import DuplexTestSupport
 import Duplex
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 
 /// `duplex connect` as a user runs it: the built executable with pipes for its standard streams.
@@ -138,6 +139,18 @@ import Testing
         #expect((connect.result["handshakes"] as? Int ?? 0) > 10)
         #expect(connect.result["failed"] as? Int == 0)
         await server.shutdown()
+    }
+
+    /// Connect mode against a port where nothing listens: every attempt fails, is counted, and the
+    /// run still ends on time (failures are retried from the event loop, not by recursion).
+    @Test func connectModeCountsRefusedConnections() async throws {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        try await listener.close()  // the port is free now: connections to it are refused
+        let run = try await Self.bench(["ws://127.0.0.1:\(port)/", "--mode", "connect", "-c", "2", "-d", "1"])
+        #expect(run.status == 0)
+        #expect(run.result["handshakes"] as? Int == 0)
+        #expect((run.result["failed"] as? Int ?? 0) > 0)
     }
 
     /// The same stream over WebSocket, long polling and short polling: all of it arrives each way, and
