@@ -54,6 +54,8 @@ public final class WebSocketConnection {
 
     var connection: Connection
     private let context: ChannelHandlerContext
+    /// The connection's channel, for the library's tests of socket options.
+    package var channel: any Channel { context.channel }
     private var output: ByteBuffer
     private var flushScheduled = false
     private var closeTimer: Scheduled<Void>?

@@ -1,4 +1,5 @@
 import Duplex
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -19,6 +20,20 @@ import Testing
             #expect(info == CloseInfo(code: .normalClosure, reason: "", wasClean: true))
             #expect(await iterator.next() == nil)
         }
+    }
+
+    /// Small frames must not wait for Nagle's algorithm: the server's accepted sockets have
+    /// TCP_NODELAY (on Linux inherited from the listening socket, elsewhere set on each).
+    @Test func acceptedConnectionsHaveNoDelay() async throws {
+        let noDelay = NIOLockedValueBox<SocketOptionValue?>(nil)
+        let server = WebSocketServer(configuration: .init(port: 0), handler: .callbacks { ws in
+            noDelay.withLockedValue { $0 = try? ws.channel.syncOptions?.getOption(.socketOption(.tcp_nodelay)) }
+        })
+        let port = try await server.start().port!
+        let ws = try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/")
+        _ = try await ws.outbound.close()
+        #expect(noDelay.withLockedValue { $0 } == 1)
+        await server.shutdown()
     }
 
     @Test func manyMessagesInFlightArriveInOrder() async throws {
