@@ -208,6 +208,30 @@ import Testing
         #expect(status != 0)
     }
 
+    /// `--threads 1` serves on a loop group of its own and shuts it down on SIGTERM; `--threads 0`
+    /// is refused.
+    @Test func servesOnTheThreadsItIsGiven() async throws {
+        let (process, firstLine) = try await ServeProcess.launch(["serve", "--port", "0", "--threads", "1", "--log-level", "warning"])
+        defer { if process.isRunning { process.terminate() } }
+        let url = try #require(firstLine.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        var clients: [WebSocketClientConnection] = []
+        for index in 0..<3 {
+            let ws = try await WebSocketClient.connect(to: url)
+            try await ws.outbound.write(.text("client \(index)"))
+            var iterator = ws.inbound.makeAsyncIterator()
+            #expect(await iterator.next() == .text("client \(index)"))
+            clients.append(ws)
+        }
+        process.terminate()
+        for client in clients { #expect(await client.outbound.closeInfo().code == .goingAway) }
+        let status = await runBlocking { process.waitUntilExit(); return process.terminationStatus }
+        #expect(status == 0)
+
+        let (refused, _) = try await ServeProcess.launch(["serve", "--port", "0", "--threads", "0"])
+        let refusedStatus = await runBlocking { refused.waitUntilExit(); return refused.terminationStatus }
+        #expect(refusedStatus != 0)
+    }
+
     @Test func rejectsAnOutOfRangeWindow() async throws {
         let (process, _) = try await ServeProcess.launch(["serve", "--port", "0", "--compression-window-bits", "16"])
         let status = await runBlocking { process.waitUntilExit(); return process.terminationStatus }
