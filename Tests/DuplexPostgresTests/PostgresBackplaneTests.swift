@@ -22,7 +22,9 @@ import Testing
         async let sentA: Void = { for index in 0..<count { try await publisherA.send(numbered("a", index)) } }()
         async let sentB: Void = { for index in 0..<count { try await publisherB.send(numbered("b", index)) } }()
         _ = try await (sentA, sentB)
-        try await waitUntil("every member has \(2 * count) messages") { members.allSatisfy { $0.received.count >= 2 * count } }
+        try await waitUntil("every member has \(2 * count) messages", state: {
+            "received \(members.map(\.received.count)); a: \(a.backplaneState); b: \(b.backplaneState)"
+        }) { members.allSatisfy { $0.received.count >= 2 * count } }
         try await Task.sleep(for: .milliseconds(200))
         for (index, member) in members.enumerated() {
             #expect(member.received.count == 2 * count, "member \(index): no duplicates")
@@ -44,7 +46,9 @@ import Testing
         let text = String(repeating: "Grüße, 世界 — ", count: 2_000)  // 34 000 bytes of UTF-8
         let small = WebSocketMessage.text("")
         for message in [WebSocketMessage.binary(bytes), .text(text), small] { try await sender.send(message) }
-        try await waitUntil("both members have all three") { receiver.received.count >= 3 && sender.received.count >= 3 }
+        try await waitUntil("both members have all three", state: {
+            "received \(sender.received.count) and \(receiver.received.count); a: \(a.backplaneState); b: \(b.backplaneState)"
+        }) { receiver.received.count >= 3 && sender.received.count >= 3 }
         for member in [sender, receiver] {
             #expect(member.received == [.binary(bytes), .text(text), small])
         }
@@ -62,7 +66,9 @@ import Testing
         let onA = [try await a.member(), try await a.member()], onB = [try await b.member(), try await b.member()]
         let everyone = onA + onB
         try await onA[0].send(.text("before"))
-        try await waitUntil("everyone has the first message") { everyone.allSatisfy { $0.received == [.text("before")] } }
+        try await waitUntil("everyone has the first message", state: {
+            "received \(everyone.map(\.received.count)); a: \(a.backplaneState); b: \(b.backplaneState)"
+        }) { everyone.allSatisfy { $0.received == [.text("before")] } }
 
         try await postgres.stop()
         try await waitUntil("both backplanes see the outage") { !a.backplane.isConnected && !b.backplane.isConnected }
@@ -97,7 +103,9 @@ import Testing
         let b = try await Node.start(postgres)
         let onA = try await a.member(), onB = try await b.member()
         try await onB.send(.text("b-start"))
-        try await waitUntil("both have the first message") { onA.received.count == 1 && onB.received.count == 1 }
+        try await waitUntil("both have the first message", state: {
+            "received \(onA.received.count) and \(onB.received.count); a: \(a.backplaneState); b: \(b.backplaneState)"
+        }) { onA.received.count == 1 && onB.received.count == 1 }
 
         let cut = try await postgres.sql(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'duplex-listener-\(a.backplane.origin.prefix(8))'")

@@ -39,6 +39,11 @@ struct Node {
         return member
     }
 
+    /// The backplane's state, for a failure message.
+    var backplaneState: String {
+        "backplane connected \(backplane.isConnected), \(backplane.queuedMessages) queued"
+    }
+
     func stop() async {
         await server.shutdown()
         await channels.shutdown()
@@ -62,11 +67,16 @@ final class Member: Sendable {
     func send(_ message: WebSocketMessage) async throws { try await connection.outbound.write(message) }
 }
 
-/// Waits (polling) until `condition` holds, failing with `what` after `timeout`.
-func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
+/// Waits (polling) until `condition` holds, failing with `what` after `timeout`, and with `state`
+/// (what was seen instead) when given.
+func waitUntil(_ what: String, timeout: Duration = .seconds(20), state: () -> String = { "" },
+               _ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
-        guard ContinuousClock.now < deadline else { throw TestFailure("timed out after \(timeout) waiting until \(what)") }
+        guard ContinuousClock.now < deadline else {
+            let seen = state()
+            throw TestFailure("timed out after \(timeout) waiting until \(what)" + (seen.isEmpty ? "" : "; \(seen)"))
+        }
         try await Task.sleep(for: .milliseconds(10))
     }
 }
