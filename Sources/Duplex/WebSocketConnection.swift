@@ -101,9 +101,6 @@ public final class WebSocketConnection {
     /// The number of this connection in the logs (`ws.id`).
     private let id: UInt64
     private var customLogger: Logger?
-    private var guards: Guards { settings.guards }
-    private var heartbeat: Heartbeat { settings.heartbeat }
-    private var metrics: ServerMetrics? { settings.metrics }
     private var tally = TrafficTally()
     /// Library parts that must hear of the close (channel membership), besides the application.
     package var closeObservers: [(WebSocketConnection) -> Void] = []
@@ -167,9 +164,9 @@ public final class WebSocketConnection {
     /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
     public func send(_ message: WebSocketMessage, compress: Bool = true) throws(ConnectionError) {
         eventLoop.preconditionInEventLoop()
-        if let limit = guards.maxBufferedBytes, readyState == .open, bytesQueued + message.data.readableBytes > limit {
+        if let limit = settings.guards.maxBufferedBytes, readyState == .open, bytesQueued + message.data.readableBytes > limit {
             logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
-            metrics?.slowConsumers.increment()
+            settings.metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
         }
@@ -248,15 +245,15 @@ public final class WebSocketConnection {
     // MARK: Driven by the channel handler
 
     func receive(_ bytes: ByteBuffer) {
-        if guards.idleTimeout != nil || heartbeat.pingInterval != nil { lastReceived = .now() }
+        if settings.guards.idleTimeout != nil || settings.heartbeat.pingInterval != nil { lastReceived = .now() }
         connection.receive(bytes)
         processEvents()
     }
 
     /// Starts the idle timer and the heartbeat, as configured; called once the connection is open.
     func startGuards() {
-        if let interval = heartbeat.pingInterval { schedulePing(in: interval) }
-        guard let idle = guards.idleTimeout else { return }
+        if let interval = settings.heartbeat.pingInterval { schedulePing(in: interval) }
+        guard let idle = settings.guards.idleTimeout else { return }
         lastReceived = .now()
         scheduleIdleCheck(at: lastReceived + idle)
     }
@@ -266,7 +263,7 @@ public final class WebSocketConnection {
             guard readyState == .open else { return }
             let sentAt = NIODeadline.now()
             do {
-                switch heartbeat.style {
+                switch settings.heartbeat.style {
                 case .protocolPing: try sendPing()
                 case .application(let format): try send(text: format.makePing(ApplicationHeartbeat.nowMilliseconds()))
                 }
@@ -274,10 +271,10 @@ public final class WebSocketConnection {
                 return
             }
             // Each ping has its own deadline (with an interval below the timeout, several run).
-            pingDeadline = eventLoop.assumeIsolated().scheduleTask(in: heartbeat.pingTimeout) { [self] in
+            pingDeadline = eventLoop.assumeIsolated().scheduleTask(in: settings.heartbeat.pingTimeout) { [self] in
                 guard lastReceived < sentAt, closeInfo == nil else { return }
                 logger.notice("closing a connection whose peer stopped answering pings")
-                metrics?.heartbeatTimeouts.increment()
+                settings.metrics?.heartbeatTimeouts.increment()
                 abandoning = true
                 connection.abandon(code: .internalError, reason: "ping timeout")
                 processEvents()
@@ -288,18 +285,18 @@ public final class WebSocketConnection {
 
     /// Answers an application ping, or takes an application pong; returns whether `message` was one.
     private func isHeartbeat(_ message: WebSocketMessage) -> Bool {
-        guard heartbeat.answering != nil || heartbeat.pingInterval != nil, let text = message.text else { return false }
-        if let format = heartbeat.answering, let value = format.pingValue(text) {
+        guard settings.heartbeat.answering != nil || settings.heartbeat.pingInterval != nil, let text = message.text else { return false }
+        if let format = settings.heartbeat.answering, let value = format.pingValue(text) {
             try? send(text: format.makePong(value))
             return true
         }
-        if case .application(let format) = heartbeat.style, format.pongValue(text) != nil { return true }
+        if case .application(let format) = settings.heartbeat.style, format.pongValue(text) != nil { return true }
         return false
     }
 
     private func scheduleIdleCheck(at deadline: NIODeadline) {
         idleTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            guard closeInfo == nil, let idle = guards.idleTimeout else { return }
+            guard closeInfo == nil, let idle = settings.guards.idleTimeout else { return }
             let due = lastReceived + idle
             if NIODeadline.now() >= due {
                 try? close(code: .goingAway, reason: "idle timeout")
@@ -318,7 +315,7 @@ public final class WebSocketConnection {
         if exceeded == nil, byteBucket?.spend(Double(message.data.readableBytes), now: now) == false { exceeded = "byte rate exceeded" }
         guard let exceeded else { return true }
         rateExceeded = true
-        metrics?.rateLimited.increment()
+        settings.metrics?.rateLimited.increment()
         logger.notice("closing a connection over its rate limit", metadata: ["limit": "\(exceeded)"])
         try? close(code: .policyViolation, reason: exceeded)
         return false
@@ -331,7 +328,7 @@ public final class WebSocketConnection {
 
     func writabilityChanged() {
         let writable = context.channel.isWritable
-        if !writable { metrics?.highWater.increment() }
+        if !writable { settings.metrics?.highWater.increment() }
         if writable {
             let waiters = writabilityWaiters
             writabilityWaiters.removeAll()
@@ -343,7 +340,7 @@ public final class WebSocketConnection {
     /// Flushes what this read cycle queued.
     func readComplete() {
         flushOutput()
-        tally.report(to: metrics)
+        tally.report(to: settings.metrics)
     }
 
     func processEvents() {
@@ -398,8 +395,8 @@ public final class WebSocketConnection {
         let waiters = writabilityWaiters
         writabilityWaiters.removeAll()
         for waiter in waiters { waiter.fail(ConnectionError.notOpen(.closed)) }
-        tally.report(to: metrics)
-        if let metrics {
+        tally.report(to: settings.metrics)
+        if let metrics = settings.metrics {
             metrics.connectionsOpen.decrement()
             metrics.closed(info.code)
         }
@@ -421,9 +418,9 @@ public final class WebSocketConnection {
         guard role == .server, extensions.isEmpty else { return try send(message) }
         eventLoop.preconditionInEventLoop()
         guard readyState == .open else { throw .notOpen(readyState) }
-        if let limit = guards.maxBufferedBytes, bytesQueued + frame.readableBytes > limit {
+        if let limit = settings.guards.maxBufferedBytes, bytesQueued + frame.readableBytes > limit {
             logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
-            metrics?.slowConsumers.increment()
+            settings.metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
         }
@@ -485,7 +482,7 @@ public final class WebSocketConnection {
         }
         let flushed = bytesSinceFlush
         bytesSinceFlush = 0
-        tally.report(to: metrics)
+        tally.report(to: settings.metrics)
         let promise = eventLoop.makePromise(of: Void.self)
         // An empty write carries the promise that completes once everything before it is written.
         context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)

@@ -37,9 +37,13 @@ public struct MaskingKey: Sendable, Hashable {
     /// A key from a strong source of randomness, as RFC 6455 §10.3 requires of clients.
     public static func random() -> MaskingKey {
         var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt32
-        return MaskingKey(UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
-                          UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24))
+        return MaskingKey(randomBits: generator.next())
+    }
+
+    /// The key whose wire bytes are `bits`' four bytes, lowest first.
+    init(randomBits bits: UInt32) {
+        self.init(UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8),
+                  UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 24))
     }
 
     @inlinable

@@ -69,18 +69,14 @@ extension ByteBuffer {
         precondition(index >= readerIndex && index + length <= writerIndex, "mask range out of bounds")
         let start = index - readerIndex
         let count = readableBytes
-        // Small buffers: copy-on-write (if shared) and a second pass cost less than a fresh buffer.
-        if count < 1024 && minimumWritableBytes == 0 {
-            return withUnsafeMutableReadableBytes { bytes in
-                key.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + length]), offset: offset)
-            }
-        }
-        let inPlace: Void? = modifyIfUniquelyOwned { buffer in
+        func maskInPlace(_ buffer: inout ByteBuffer) {
             buffer.withUnsafeMutableReadableBytes { bytes in
                 key.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + length]), offset: offset)
             }
         }
-        guard inPlace == nil else { return }
+        // Small buffers: copy-on-write (if shared) and a second pass cost less than a fresh buffer.
+        if count < 1024 && minimumWritableBytes == 0 { return maskInPlace(&self) }
+        if modifyIfUniquelyOwned(maskInPlace) != nil { return }
         var copy = ByteBufferAllocator().buffer(capacity: count + minimumWritableBytes)
         withUnsafeReadableBytes { source in
             _ = copy.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { destination in

@@ -12,9 +12,7 @@ struct MaskingKeys {
     /// The next key.
     mutating func next() -> MaskingKey {
         if keys.isEmpty { refill() }
-        let value = keys.removeLast()
-        return MaskingKey(UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
-                          UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24))
+        return MaskingKey(randomBits: keys.removeLast())
     }
 
     private mutating func refill() {
