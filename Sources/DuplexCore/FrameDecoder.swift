@@ -3,9 +3,11 @@ public import NIOCore
 /// Decodes frames from a stream of bytes, incrementally and without copying payloads.
 ///
 /// Feed it the bytes received so far in a buffer it may mutate: it consumes a frame from the buffer once
-/// the whole frame is there, and unmasks payload bytes in place as they arrive. While a frame is still
-/// arriving it reports the newly arrived payload bytes (``Output/partial(_:_:offset:)``) so that a
-/// caller can validate a text as it streams in.
+/// the whole frame is there, and unmasks payload bytes in place as they arrive. A frame of 4 KiB or more
+/// that is not whole in the buffer is instead moved out of it as it arrives, copied and unmasked in one
+/// pass into a buffer of its own (so the caller's read buffers are released, and are not copied again
+/// to gather it). While a frame is still arriving it reports the newly arrived payload bytes
+/// (``Output/partial(_:_:offset:)``) so that a caller can validate a text as it streams in.
 ///
 /// Every rule of RFC 6455 §5.2 that one frame can break is checked here: reserved opcodes, reserved bits,
 /// masking by role, minimal length encoding, the 2^63 limit, control frames (FIN set, at most 125 bytes),
@@ -16,8 +18,8 @@ public struct FrameDecoder: Sendable {
         /// A whole frame, consumed from the buffer. Its payload is unmasked.
         case frame(Frame)
         /// A frame whose payload has not fully arrived: `bytes` are the payload bytes that arrived since
-        /// the last report (unmasked, not consumed), beginning at payload offset `offset`. The first
-        /// report of a frame comes as soon as its header is complete, possibly with no bytes.
+        /// the last report (unmasked), beginning at payload offset `offset`. The first report of a
+        /// frame comes as soon as its header is complete, possibly with no bytes.
         case partial(FrameHeader, ByteBuffer, offset: Int)
     }
 
@@ -30,6 +32,17 @@ public struct FrameDecoder: Sendable {
 
     @usableFromInline var pending: FrameHeader?
     @usableFromInline var reported = 0
+    /// The payload so far of a frame that did not arrive in one piece, unmasked: its bytes are moved
+    /// here from each read as they arrive, in one pass that copies and unmasks them, so that the
+    /// read buffers are released and a large frame is neither regathered nor unmasked a second time.
+    @usableFromInline var gathered: ByteBuffer?
+
+    /// Frames at least this long that are not complete in the buffer are gathered in ``gathered``;
+    /// shorter ones wait in the caller's buffer (an allocation of their own would cost more).
+    @usableFromInline static let gatherThreshold = 4096
+    /// The most a gathered frame reserves before its bytes arrive; beyond it, the buffer grows with
+    /// what arrives, so that a peer that announces a large frame and sends little holds little.
+    @usableFromInline static let gatherReservation = 1 << 20
 
     /// Creates a decoder.
     /// - Parameters:
@@ -62,7 +75,13 @@ public struct FrameDecoder: Sendable {
             isNewHeader = true
         }
         let length = header.payloadLength
+        if gathered != nil { return gather(header, from: &buffer) }
         let available = min(buffer.readableBytes, length)
+        if isNewHeader, available < length, length >= Self.gatherThreshold {
+            gathered = ByteBufferAllocator().buffer(capacity: min(length, Self.gatherReservation))
+            pending = header
+            return gather(header, from: &buffer) ?? .partial(header, gathered!.getSlice(at: 0, length: 0)!, offset: 0)
+        }
         if available == length {
             pending = nil
             guard let key = header.maskingKey, length > reported else {
@@ -95,6 +114,25 @@ public struct FrameDecoder: Sendable {
         let bytes = buffer.getSlice(at: buffer.readerIndex + offset, length: available - offset)!
         reported = available
         return .partial(header, bytes, offset: offset)
+    }
+
+    /// Moves the bytes of the frame being gathered from `buffer` to ``gathered``, unmasking them;
+    /// returns the frame once it is whole, or the bytes that arrived.
+    @inlinable
+    mutating func gather(_ header: FrameHeader, from buffer: inout ByteBuffer) -> Output? {
+        let length = header.payloadLength
+        let count = min(buffer.readableBytes, length - reported)
+        guard count > 0 else { return nil }
+        gathered!.writeMasked(from: &buffer, count: count, key: header.maskingKey, offset: reported)
+        let offset = reported
+        reported += count
+        if reported == length {
+            let payload = gathered!
+            gathered = nil
+            pending = nil
+            return .frame(Frame(header: header, payload: payload))
+        }
+        return .partial(header, gathered!.getSlice(at: gathered!.readerIndex + offset, length: count)!, offset: offset)
     }
 
     @inlinable

@@ -89,4 +89,24 @@ extension ByteBuffer {
         }
         self = copy
     }
+
+    /// Moves `count` bytes from the front of `source` to the end of this buffer, XORed with `key`
+    /// from key phase `offset` (copied as they are when `key` is nil): gathering and unmasking in
+    /// one pass.
+    @inlinable
+    public mutating func writeMasked(from source: inout ByteBuffer, count: Int, key: MaskingKey?, offset: Int = 0) {
+        precondition(count <= source.readableBytes, "more bytes than the source holds")
+        source.withUnsafeReadableBytes { from in
+            _ = writeWithUnsafeMutableBytes(minimumWritableBytes: count) { to in
+                guard let from = from.baseAddress, let to = to.baseAddress else { return 0 }
+                if let key {
+                    key.apply(from: from, to: to, count: count, offset: offset)
+                } else {
+                    to.copyMemory(from: from, byteCount: count)
+                }
+                return count
+            }
+        }
+        source.moveReaderIndex(forwardBy: count)
+    }
 }

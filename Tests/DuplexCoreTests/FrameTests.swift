@@ -139,6 +139,47 @@ import Testing
         #expect(frames[0].payload.bytes == payload)
         #expect(streamed == Array(payload.dropLast()))  // all but the byte that completed the frame
     }
+
+    /// A frame of 4 KiB or more that arrives over several reads is moved out of the caller's buffer
+    /// as it arrives (unmasked on the way, or copied when unmasked): the reads are left empty, the
+    /// progress reports cover every byte but the last read's, and the frame that follows in the
+    /// same read decodes from what is left.
+    @Test(arguments: [(4096, true), (70_000, true), (70_000, false), (1_200_000, true)])
+    func largeFrameOverManyReadsIsGathered(length: Int, masked: Bool) throws {
+        let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+        let key: MaskingKey? = masked ? MaskingKey(0xa1, 0xb2, 0xc3, 0xd4) : nil
+        let wire = (wireFrame(opcode: 2, key: key, payload: payload).bytes
+            + wireFrame(opcode: 9, key: key, payload: [1, 2, 3]).bytes)
+        var decoder = FrameDecoder(expectsMaskedFrames: masked)
+        var streamed: [UInt8] = []
+        var frames: [Frame] = []
+        var cursor = 0
+        var read = 1
+        var buffer = ByteBuffer()  // what is left of the reads so far (as in `Connection`)
+        while cursor < wire.count {
+            let end = min(wire.count, cursor + read)
+            buffer.writeBytes(wire[cursor..<end])
+            cursor = end
+            read = read * 3 + 7  // reads of every size, split anywhere, the header too
+            while let output = try decoder.next(from: &buffer) {
+                switch output {
+                case .partial(let header, let bytes, let offset):
+                    #expect(header.payloadLength == length && offset == streamed.count)
+                    streamed += bytes.bytes
+                case .frame(let frame):
+                    frames.append(frame)
+                }
+            }
+            // Nothing of the large frame waits in the read: only a header cut short can.
+            #expect(buffer.readableBytes < 14 || frames.count == 2)
+        }
+        try #require(frames.count == 2)
+        #expect(frames[0].payload.readableBytes == length)
+        #expect(frames[0].payload.bytes == payload)
+        #expect(Array(payload.prefix(streamed.count)) == streamed)
+        #expect(frames[1].opcode == .ping && frames[1].payload.bytes == [1, 2, 3])
+        #expect(!decoder.isInsideFrame)
+    }
 }
 
 @Suite struct MaskingTests {
