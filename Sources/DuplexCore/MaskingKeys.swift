@@ -1,27 +1,37 @@
-import Crypto
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// A client's supply of masking keys, drawn from a cryptographically strong generator (RFC 6455
-/// §10.3) a batch at a time: swift-crypto's random key generation gives 64 keys in one call, where
-/// ``MaskingKey/random()`` makes a system call for every frame. The keys stay unpredictable; they
-/// are only fetched in advance. Empty (and allocating nothing) until the first key is asked for, so
-/// a server pays nothing.
+/// A client's supply of masking keys, drawn from the operating system's cryptographically strong
+/// generator (RFC 6455 §10.3) a batch at a time: one `getentropy` call (one `getrandom` system call
+/// on Linux) gives 64 keys, where ``MaskingKey/random()`` and `SystemRandomNumberGenerator` make a
+/// system call for every 8 bytes. The keys stay unpredictable; they are only fetched in advance.
+/// Empty (and allocating nothing) until the first key is asked for, so a server pays nothing.
 struct MaskingKeys {
+    /// `getentropy` gives at most 256 bytes a call: 64 keys.
     private static let batch = 64
     private var keys: [UInt32] = []
+    private var used = 0
 
     /// The next key.
     mutating func next() -> MaskingKey {
-        if keys.isEmpty { refill() }
-        return MaskingKey(randomBits: keys.removeLast())
+        if used == keys.count { refill() }
+        used += 1
+        return MaskingKey(randomBits: keys[used - 1])
     }
 
     private mutating func refill() {
-        // SymmetricKey(size:) fills its bytes from the system's CSPRNG (BoringSSL's RAND_bytes on Linux).
-        let random = SymmetricKey(size: SymmetricKeySize(bitCount: Self.batch * 32))
-        random.withUnsafeBytes { bytes in
-            for index in 0..<Self.batch {
-                keys.append(bytes.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))
-            }
+        if keys.isEmpty { keys = [UInt32](repeating: 0, count: Self.batch) }
+        let status = keys.withUnsafeMutableBytes { getentropy($0.baseAddress, $0.count) }
+        if status != 0 {
+            // No getentropy (a kernel before 3.17): the standard library's generator, a word at a time.
+            var generator = SystemRandomNumberGenerator()
+            for index in keys.indices { keys[index] = generator.next() }
         }
+        used = 0
     }
 }
