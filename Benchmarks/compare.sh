@@ -8,7 +8,11 @@
 #   PEERS="duplex nio-websocket" WORKLOADS="small connect" Benchmarks/compare.sh
 #   SKIP_BUILD=1 Benchmarks/compare.sh         # reuse the last build
 #
-# Settings (environment): DURATION seconds per throughput run (3); ROUNDS (2): every server runs every
+# Settings (environment): DRIVER (frames), the load generator's driver for the echo and connect
+# workloads without compression: frames, a lean one that writes frames prepared in advance and counts
+# echoes from their headers, so that on a small machine the generator costs about what it costs in
+# --mode tcp; or client, Duplex's WebSocketClient (the deflate workloads always use it, the frames
+# driver does not compress). DURATION seconds per throughput run (3); ROUNDS (2): every server runs every
 # workload this many times, round-robin, and the table keeps each one's best run (the machine may be
 # shared: the best run is the one least disturbed); IDLE_CONNECTIONS (10000); SERVER_CPU (0)
 # and BENCH_CPU (1), the cores to pin to; PEERS and WORKLOADS, space-separated subsets of the lists below;
@@ -31,6 +35,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH_DIR="$ROOT/Benchmarks"
 BUILD="$BENCH_DIR/.build-peers"
 DURATION="${DURATION:-3}"
+DRIVER="${DRIVER:-frames}"
 ROUNDS="${ROUNDS:-2}"
 IDLE_CONNECTIONS="${IDLE_CONNECTIONS:-10000}"
 SERVER_CPU="${SERVER_CPU:-0}"
@@ -214,10 +219,11 @@ run_bench() {
 
 echo_workload() {
   local name="$1" workload="$2" size="$3" connections="$4" in_flight="$5" flags="$6" url="ws://127.0.0.1:$PORT/"
-  local mode=echo
-  [ "$name" = nio-tcp ] && { mode=tcp; url="tcp://127.0.0.1:$PORT"; }
+  local mode=echo driver="--driver $DRIVER"
+  [ -n "$flags" ] && driver="--driver client"
+  [ "$name" = nio-tcp ] && { mode=tcp; url="tcp://127.0.0.1:$PORT"; driver=""; }
   # shellcheck disable=SC2086
-  if run_bench "$url" --mode "$mode" --binary -s "$size" -c "$connections" -p "$in_flight" -d "$DURATION" $flags; then
+  if run_bench "$url" --mode "$mode" $driver --binary -s "$size" -c "$connections" -p "$in_flight" -d "$DURATION" $flags; then
     record "$name" "$workload" "$(json_field "$OUT/last.json" messages_per_s)" "msg/s" "$SERVER_SHARE" "$BENCH_SHARE" \
       "$(json_field "$OUT/last.json" mb_per_s) MB/s, p50 $(json_field "$OUT/last.json" p50_us) us, p99 $(json_field "$OUT/last.json" p99_us) us"
   else
@@ -227,7 +233,7 @@ echo_workload() {
 
 connect_workload() {
   local name="$1"
-  if run_bench "ws://127.0.0.1:$PORT/" --mode connect -c 32 -d "$DURATION"; then
+  if run_bench "ws://127.0.0.1:$PORT/" --mode connect --driver "$DRIVER" -c 32 -d "$DURATION"; then
     record "$name" connect "$(json_field "$OUT/last.json" handshakes_per_s)" "handshakes/s" "$SERVER_SHARE" "$BENCH_SHARE" \
       "$(json_field "$OUT/last.json" failed) failed"
   else

@@ -24,6 +24,10 @@ struct LoadBench: AsyncParsableCommand {
         case echo, connect, idle, fanout, tcp
     }
 
+    enum Driver: String, ExpressibleByArgument, CaseIterable {
+        case client, frames
+    }
+
     @Argument(help: "The server's ws:// URL (it must echo).")
     var url: String
 
@@ -48,6 +52,13 @@ struct LoadBench: AsyncParsableCommand {
     @Flag(help: "Offer permessage-deflate.")
     var compression = false
 
+    @Option(help: """
+        What speaks WebSocket (echo and connect): client, Duplex's WebSocketClient; or frames, a lean driver \
+        that writes frames prepared in advance and counts echoes from their headers without assembling them, \
+        so that the load generator costs little more than in --mode tcp (ws:// only, no compression).
+        """)
+    var driver: Driver = .client
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -55,13 +66,16 @@ struct LoadBench: AsyncParsableCommand {
         guard connections > 0, inFlight > 0, size >= 0, duration > 0 else {
             throw ValidationError("--connections and --in-flight must be positive, --size not negative, --duration positive")
         }
+        if driver == .frames, mode != .echo, mode != .connect {
+            throw ValidationError("--driver frames drives the echo and connect modes only")
+        }
     }
 
     func run() async throws {
         let result: [(String, String)]
         switch mode {
-        case .echo: result = try await runEcho()
-        case .connect: result = try await runConnect()
+        case .echo: result = try await driver == .frames ? runFrameEcho() : runEcho()
+        case .connect: result = try await driver == .frames ? runFrameConnect() : runConnect()
         case .idle: result = try await runIdle()
         case .fanout: result = try await runFanout()
         case .tcp: result = try await runTCP()
@@ -109,43 +123,53 @@ struct LoadBench: AsyncParsableCommand {
     /// connection, so that the load generator spends its CPU on handshakes.
     private func runConnect() async throws -> [(String, String)] {
         let url = try WebSocketURL(self.url)
-        let deadline = NIODeadline.now() + .seconds(Int64(duration))
-        let start = ContinuousClock.now
         let configuration = clientConfiguration
         let logger = Logger(label: "duplex.bench")
+        return try await measureHandshakes { eventLoop, done in
+            _ = WebSocketClient.connect(
+                to: url, configuration: configuration, eventLoop: eventLoop, logger: logger,
+                onOpen: { connection in
+                    connection.onClose = { _, _ in eventLoop.execute { done(true) } }
+                    try? connection.close()
+                },
+                // Later, not from inside the failure: a failure reported at once would recurse.
+                onFailure: { _ in eventLoop.execute { done(false) } })
+        }
+    }
+
+    /// Runs `attempt` (a handshake and a close, which calls `done` with whether it succeeded, from
+    /// the event loop, not from inside the attempt) C at a time until the deadline; counts them.
+    func measureHandshakes(
+        _ attempt: @escaping @Sendable (any EventLoop, _ done: @escaping @Sendable (Bool) -> Void) -> Void
+    ) async throws -> [(String, String)] {
+        let deadline = NIODeadline.now() + .seconds(Int64(duration))
+        let start = ContinuousClock.now
+        let cpuAtStart = processCPUSeconds()
         let completed = SharedCount()
         let failed = SharedCount()
         let group = MultiThreadedEventLoopGroup.singleton
         let slots: [EventLoopFuture<Void>] = (0..<connections).map { _ in
             let eventLoop = group.next()
-            let done = eventLoop.makePromise(of: Void.self)
+            let finished = eventLoop.makePromise(of: Void.self)
             @Sendable func next() {
-                guard NIODeadline.now() < deadline else { return done.succeed() }
-                _ = WebSocketClient.connect(
-                    to: url, configuration: configuration, eventLoop: eventLoop, logger: logger,
-                    onOpen: { connection in
-                        connection.onClose = { _, _ in
-                            completed.add(1)
-                            eventLoop.execute { next() }
-                        }
-                        try? connection.close()
-                    },
-                    onFailure: { _ in
-                        failed.add(1)
-                        // Later, not from inside the failure: a failure reported at once would recurse.
-                        eventLoop.execute { next() }
-                    })
+                guard NIODeadline.now() < deadline else { return finished.succeed() }
+                attempt(eventLoop) { succeeded in
+                    (succeeded ? completed : failed).add(1)
+                    next()
+                }
             }
             eventLoop.execute { next() }
-            return done.futureResult
+            return finished.futureResult
         }
         for slot in slots { try await slot.get() }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpu = processCPUSeconds() - cpuAtStart
         let count = completed.load()
         return [("mode", "connect"), ("concurrency", "\(connections)"), ("seconds", String(format: "%.2f", seconds)),
                 ("handshakes", "\(count)"), ("failed", "\(failed.load())"),
-                ("handshakes_per_s", String(format: "%.0f", Double(count) / seconds))]
+                ("handshakes_per_s", String(format: "%.0f", Double(count) / seconds)),
+                ("bench_cpu_percent", String(format: "%.0f", cpu / seconds * 100))]
     }
 
     // MARK: idle
@@ -168,10 +192,11 @@ struct LoadBench: AsyncParsableCommand {
     }
 }
 
-/// One echo connection, on its event loop: keeps `inFlight` messages out, records each round trip.
+/// One echo connection of the client driver, on its event loop: keeps `inFlight` messages out,
+/// records each round trip.
 final class EchoDriver {
     /// What other threads hold of a driver.
-    struct Handle: Sendable {
+    struct Handle: RoundTripHandle {
         let eventLoop: any EventLoop
         let driver: NIOLoopBound<EchoDriver>
         let received: SharedCount
@@ -186,7 +211,7 @@ final class EchoDriver {
             let driver = self.driver
             return try await eventLoop.submit {
                 driver.value.running = false
-                return (driver.value.count, driver.value.latencies)
+                return (driver.value.clock.count, driver.value.clock.latencies)
             }.get()
         }
     }
@@ -194,16 +219,12 @@ final class EchoDriver {
     private let connection: WebSocketConnection
     private let message: WebSocketMessage
     private let inFlight: Int
-    private let received = SharedCount()
-    private var sentAt: [UInt64] = []
-    private var head = 0
     var running = false
-    var count = 0
-    var latencies = latencyHistogram()
+    var clock = RoundTripClock()
 
     /// Made on the connection's event loop.
     var handle: Handle {
-        Handle(eventLoop: connection.eventLoop, driver: NIOLoopBound(self, eventLoop: connection.eventLoop), received: received)
+        Handle(eventLoop: connection.eventLoop, driver: NIOLoopBound(self, eventLoop: connection.eventLoop), received: clock.received)
     }
 
     init(connection: WebSocketConnection, message: WebSocketMessage, inFlight: Int) {
@@ -219,22 +240,12 @@ final class EchoDriver {
     }
 
     private func sendOne() {
-        sentAt.append(DispatchTime.now().uptimeNanoseconds)
+        clock.sent()
         try? connection.send(message)
     }
 
     private func receivedEcho() {
-        guard head < sentAt.count else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        _ = latencies.record(now - sentAt[head])
-        head += 1
-        if head > 4096 {
-            sentAt.removeFirst(head)
-            head = 0
-        }
-        count += 1
-        if count & 255 == 0 { received.store(count) }
-        if running { sendOne() }
+        if clock.echoed(), running { sendOne() }
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Histogram
+import NIOCore
 
 /// A load connection that keeps messages in flight and counts their round trips: an echo driver over
 /// WebSocket or over raw TCP.
@@ -14,8 +15,6 @@ protocol RoundTripHandle: Sendable {
     /// Stops sending and returns the count and the latencies (nanoseconds).
     func finish() async throws -> (Int, Histogram<UInt64>)
 }
-
-extension EchoDriver.Handle: RoundTripHandle {}
 
 extension LoadBench {
     /// Starts every connection, reports progress each second for `duration` seconds, then gathers the
@@ -54,7 +53,7 @@ extension LoadBench {
 
     /// The CPU time (user and system) this process has used so far, in seconds: with the wall time
     /// it tells whether the load generator itself was the limit (near 100% of one core per thread).
-    private func processCPUSeconds() -> Double {
+    func processCPUSeconds() -> Double {
         var usage = rusage()
         #if canImport(Glibc)
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -70,4 +69,74 @@ extension LoadBench {
 /// that grows as it goes resizes on the hot path, and that cost once limited the load generator.
 func latencyHistogram() -> Histogram<UInt64> {
     Histogram(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+}
+
+/// The send times of one connection's messages in flight and its round trips so far: what every
+/// echo driver keeps, on its connection's event loop.
+struct RoundTripClock {
+    /// The round trips so far, published every 256 for the progress report.
+    let received = SharedCount()
+    private var sentAt: [UInt64] = []
+    private var head = 0
+    private(set) var count = 0
+    private(set) var latencies = latencyHistogram()
+
+    /// Notes that a message left now.
+    mutating func sent() {
+        sentAt.append(DispatchTime.now().uptimeNanoseconds)
+    }
+
+    /// Records the round trip of the oldest message in flight; false when none was.
+    mutating func echoed() -> Bool {
+        guard head < sentAt.count else { return false }
+        _ = latencies.record(DispatchTime.now().uptimeNanoseconds - sentAt[head])
+        head += 1
+        if head > 4096 {
+            sentAt.removeFirst(head)
+            head = 0
+        }
+        count += 1
+        if count & 255 == 0 { received.store(count) }
+        return true
+    }
+}
+
+/// An echo driver that is a handler of its own channel.
+protocol ChannelEchoDriver: AnyObject, SendableMetatype {
+    var clock: RoundTripClock { get }
+    var running: Bool { get set }
+    /// What ended the connection before the run did, if anything did: the run fails with it.
+    var failure: (any Error)? { get }
+    func start()
+}
+
+/// What other threads hold of a driver that owns its channel: it starts it, and at the end stops it
+/// and closes the connection.
+struct ChannelEchoHandle<Driver: ChannelEchoDriver>: RoundTripHandle {
+    let channel: any Channel
+    let driver: NIOLoopBound<Driver>
+    let received: SharedCount
+
+    /// Made on the channel's event loop.
+    init(channel: any Channel, driver: Driver) {
+        self.channel = channel
+        self.driver = NIOLoopBound(driver, eventLoop: channel.eventLoop)
+        self.received = driver.clock.received
+    }
+
+    func start() {
+        let driver = self.driver
+        channel.eventLoop.execute { driver.value.start() }
+    }
+
+    func finish() async throws -> (Int, Histogram<UInt64>) {
+        let driver = self.driver
+        let result = try await channel.eventLoop.submit {
+            driver.value.running = false
+            if let failure = driver.value.failure { throw failure }
+            return (driver.value.clock.count, driver.value.clock.latencies)
+        }.get()
+        try? await channel.close()
+        return result
+    }
 }

@@ -15,7 +15,7 @@ extension LoadBench {
         let size = max(self.size, 1)
         let inFlight = self.inFlight
         let group = MultiThreadedEventLoopGroup.singleton
-        var handles: [TCPEchoDriver.Handle] = []
+        var handles: [ChannelEchoHandle<TCPEchoDriver>] = []
         for _ in 0..<connections {
             let channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -23,7 +23,7 @@ extension LoadBench {
             let handle = try await channel.eventLoop.submit {
                 let driver = TCPEchoDriver(size: size, inFlight: inFlight)
                 try channel.pipeline.syncOperations.addHandler(driver)
-                return driver.handle(channel: channel)
+                return ChannelEchoHandle(channel: channel, driver: driver)
             }.get()
             handles.append(handle)
         }
@@ -41,52 +41,21 @@ extension LoadBench {
 
 /// One raw TCP echo connection, on its event loop: keeps `inFlight` blocks of `size` bytes out and
 /// records each block's round trip.
-final class TCPEchoDriver: ChannelInboundHandler {
+final class TCPEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What other threads hold of a driver.
-    struct Handle: RoundTripHandle {
-        let channel: any Channel
-        let driver: NIOLoopBound<TCPEchoDriver>
-        let received: SharedCount
-
-        func start() {
-            let driver = self.driver
-            channel.eventLoop.execute { driver.value.start() }
-        }
-
-        /// Stops sending, closes the connection and returns the count and the latencies (nanoseconds).
-        func finish() async throws -> (Int, Histogram<UInt64>) {
-            let driver = self.driver
-            let result = try await channel.eventLoop.submit {
-                driver.value.running = false
-                return (driver.value.count, driver.value.latencies)
-            }.get()
-            try? await channel.close()
-            return result
-        }
-    }
-
     private let block: ByteBuffer
     private let inFlight: Int
-    private let received = SharedCount()
     private var context: ChannelHandlerContext?
-    private var sentAt: [UInt64] = []
-    private var head = 0
     private var pendingBytes = 0
     var running = false
-    var count = 0
-    var latencies = latencyHistogram()
+    var clock = RoundTripClock()
+    private(set) var failure: (any Error)?
 
     init(size: Int, inFlight: Int) {
         self.block = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
         self.inFlight = inFlight
-    }
-
-    /// Made on the channel's event loop.
-    func handle(channel: any Channel) -> Handle {
-        Handle(channel: channel, driver: NIOLoopBound(self, eventLoop: channel.eventLoop), received: received)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -99,30 +68,21 @@ final class TCPEchoDriver: ChannelInboundHandler {
 
     func start() {
         running = true
-        for _ in 0..<inFlight { sendOne(flush: false) }
+        for _ in 0..<inFlight { sendOne() }
         context?.flush()
     }
 
-    private func sendOne(flush: Bool) {
+    private func sendOne() {
         guard let context else { return }
-        sentAt.append(DispatchTime.now().uptimeNanoseconds)
+        clock.sent()
         context.write(wrapOutboundOut(block), promise: nil)
-        if flush { context.flush() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         pendingBytes += unwrapInboundIn(data).readableBytes
-        while pendingBytes >= block.readableBytes, head < sentAt.count {
+        while pendingBytes >= block.readableBytes, clock.echoed() {
             pendingBytes -= block.readableBytes
-            _ = latencies.record(DispatchTime.now().uptimeNanoseconds - sentAt[head])
-            head += 1
-            count += 1
-            if count & 255 == 0 { received.store(count) }
-            if running { sendOne(flush: false) }
-        }
-        if head > 4096 {
-            sentAt.removeFirst(head)
-            head = 0
+            if running { sendOne() }
         }
     }
 
@@ -130,7 +90,13 @@ final class TCPEchoDriver: ChannelInboundHandler {
         context.flush()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        if failure == nil { failure = ChannelError.eof }  // the run closes it only after the results are in
+        context.fireChannelInactive()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = error }
         context.close(promise: nil)
     }
 }

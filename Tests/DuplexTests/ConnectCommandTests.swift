@@ -1,6 +1,7 @@
 import DuplexTestSupport
 import Duplex
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -103,6 +104,12 @@ import Testing
 
     /// Runs `duplex bench` with `arguments` and `--json`; returns its status, parsed output and progress.
     static func benchJSON(_ arguments: [String]) async throws -> (status: Int32, json: Any, progress: String) {
+        let (status, output, progress) = try await benchOutput(arguments)
+        return (status, try JSONSerialization.jsonObject(with: output), progress)
+    }
+
+    /// Runs `duplex bench` with `arguments` and `--json`; returns its status, standard output and error.
+    static func benchOutput(_ arguments: [String]) async throws -> (status: Int32, output: Data, progress: String) {
         let process = Process()
         process.executableURL = ServeProcess.executable
         process.arguments = ["bench"] + arguments + ["--json"]
@@ -116,7 +123,7 @@ import Testing
             process.waitUntilExit()
             return (process.terminationStatus, output, progress)
         }
-        return (status, try JSONSerialization.jsonObject(with: output), progress)
+        return (status, output, progress)
     }
 
     @Test func echoAndConnectModes() async throws {
@@ -139,6 +146,58 @@ import Testing
         #expect((connect.result["handshakes"] as? Int ?? 0) > 10)
         #expect(connect.result["failed"] as? Int == 0)
         await server.shutdown()
+    }
+
+    /// `--driver frames` against a server that fragments its echoes and pings every 100 ms: the
+    /// echoes are counted whole (no more than the server received), the pings are answered (the
+    /// heartbeat does not drop the connections), and connect mode ends each handshake with a close
+    /// handshake.
+    @Test func framesDriverEchoesAndConnects() async throws {
+        let received = NIOLockedValueBox(0)
+        let pongs = NIOLockedValueBox(0)
+        let configuration = WebSocketServer.Configuration(
+            port: 0, connection: .init(outboundFragmentSize: 1_000), limits: ServerLimits(messageRate: nil),
+            heartbeat: Heartbeat(pingInterval: .milliseconds(100), pingTimeout: .milliseconds(400)))
+        let server = WebSocketServer(configuration: configuration, handler: .callbacks { ws in
+            ws.onMessage = { ws, message in
+                #expect(message.data.readableBytes == 5_000)
+                received.withLockedValue { $0 += 1 }
+                try? ws.send(message)
+            }
+            ws.onPong = { _, _ in pongs.withLockedValue { $0 += 1 } }
+        })
+        let port = try await server.start().port!
+        let echo = try await Self.bench(["ws://127.0.0.1:\(port)/", "--driver", "frames", "--binary", "-c", "3", "-p", "2", "-s", "5000", "-d", "2"])
+        #expect(echo.status == 0, "\(echo.progress)")
+        let messages = try #require(echo.result["messages"] as? Int)
+        #expect(messages > 50)
+        #expect(messages <= received.withLockedValue { $0 })
+        let p50 = try #require(echo.result["p50_us"] as? Double)
+        #expect(p50 > 0)
+        #expect(pongs.withLockedValue { $0 } >= 3 * 10)  // 3 connections, a ping each 100 ms for 2 s
+
+        let connect = try await Self.bench(["ws://127.0.0.1:\(port)/", "--mode", "connect", "--driver", "frames", "-c", "2", "-d", "1"])
+        #expect(connect.status == 0)
+        #expect((connect.result["handshakes"] as? Int ?? 0) > 10)
+        #expect(connect.result["failed"] as? Int == 0)
+        await server.shutdown()
+    }
+
+    /// An echo of the wrong size fails the run with a message that says so; the frames driver
+    /// refuses wss:// and compression, which it does not speak.
+    @Test func framesDriverFailsOnAWrongEchoAndRefusesWhatItCannotDo() async throws {
+        let server = WebSocketServer(configuration: .init(port: 0, limits: ServerLimits(messageRate: nil)), handler: .callbacks { ws in
+            ws.onMessage = { ws, _ in try? ws.send(.binary(ByteBuffer(bytes: [1, 2, 3]))) }
+        })
+        let port = try await server.start().port!
+        let run = try await Self.benchOutput(["ws://127.0.0.1:\(port)/", "--driver", "frames", "--binary", "-c", "1", "-s", "100", "-d", "1"])
+        #expect(run.status != 0)
+        #expect(run.progress.contains("an echo of 3 bytes for a message of 100"), "\(run.progress)")
+        await server.shutdown()
+        let secure = try await Self.benchOutput(["wss://127.0.0.1:\(port)/", "--driver", "frames", "-d", "1"])
+        #expect(secure.status != 0 && secure.progress.contains("--driver frames speaks ws:// only"))
+        let compressed = try await Self.benchOutput(["ws://127.0.0.1:\(port)/", "--driver", "frames", "--compression", "-d", "1"])
+        #expect(compressed.status != 0 && compressed.progress.contains("--driver frames does not compress"))
     }
 
     /// Connect mode against a port where nothing listens: every attempt fails, is counted, and the
