@@ -106,9 +106,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     /// Whether the server answered the close frame this driver sent with one of its own.
     private(set) var closedCleanly = false
     private(set) var failure: (any Error)?
-    /// Made on first use: the connect mode has no round trips, and the histogram's buckets
-    /// (a few hundred KiB) would cost more than the handshake.
-    lazy var clock = RoundTripClock()
+    var clock = RoundTripClock()
     var running = false
 
     private var handshake: ClientHandshake?

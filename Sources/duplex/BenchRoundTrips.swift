@@ -79,17 +79,23 @@ struct RoundTripClock {
     private var sentAt: [UInt64] = []
     private var head = 0
     private(set) var count = 0
-    private(set) var latencies = latencyHistogram()
+    /// Made by the first send: its buckets take a few hundred KiB, more than a handshake costs, and
+    /// a connection of the connect mode sends nothing.
+    private var histogram: Histogram<UInt64>?
+
+    /// The round-trip times so far, in nanoseconds.
+    var latencies: Histogram<UInt64> { histogram ?? latencyHistogram() }
 
     /// Notes that a message left now.
     mutating func sent() {
+        if histogram == nil { histogram = latencyHistogram() }
         sentAt.append(DispatchTime.now().uptimeNanoseconds)
     }
 
     /// Records the round trip of the oldest message in flight; false when none was.
     mutating func echoed() -> Bool {
         guard head < sentAt.count else { return false }
-        _ = latencies.record(DispatchTime.now().uptimeNanoseconds - sentAt[head])
+        _ = histogram!.record(DispatchTime.now().uptimeNanoseconds - sentAt[head])
         head += 1
         if head > 4096 {
             sentAt.removeFirst(head)
