@@ -88,7 +88,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     typealias OutboundOut = ByteBuffer
 
     enum Failure: Error, CustomStringConvertible {
-        case maskedFrame, echoSize(Int, expected: Int), closedBeforeOpening, closedByServer
+        case maskedFrame, echoSize(Int, expected: Int), closedBeforeOpening, closedByServer, timedOut(String)
 
         var description: String {
             switch self {
@@ -96,9 +96,13 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
             case .echoSize(let size, let expected): "an echo of \(size) bytes for a message of \(expected)"
             case .closedBeforeOpening: "the connection closed before the handshake completed"
             case .closedByServer: "the server closed the connection during the run"
+            case .timedOut(let what): "no \(what) within \(FrameEchoDriver.timeout.nanoseconds / 1_000_000_000) s"
             }
         }
     }
+
+    /// How long the server has to answer the opening handshake, and then the closing one.
+    static let timeout = TimeAmount.seconds(5)
 
     /// Succeeds when the handshake has, fails when it cannot.
     let opened: EventLoopPromise<Void>
@@ -127,6 +131,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     private var controlPayload = ByteBuffer()
     private var messageBytes = 0
     private var sentClose = false
+    private var timer: Scheduled<Void>?
 
     init(url: WebSocketURL, frames: [ByteBuffer], size: Int, inFlight: Int, opened: EventLoopPromise<Void>) {
         self.handshake = ClientHandshake(host: url.hostHeader, target: url.target)
@@ -141,10 +146,21 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
         var request = ByteBuffer()
         handshake?.request.write(into: &request)
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+        startTimer("handshake response")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
         self.context = nil
+    }
+
+    /// Fails the connection unless the handshake completes (or the connection closes) in time.
+    private func startTimer(_ what: String) {
+        timer?.cancel()
+        timer = context?.eventLoop.assumeIsolated().scheduleTask(in: Self.timeout) { [self] in
+            guard let context else { return }
+            fail(Failure.timedOut(what), context: context)
+        }
     }
 
     func start() {
@@ -157,6 +173,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     func closeNormally() {
         guard let context, !sentClose else { return }
         sentClose = true
+        startTimer("close from the server")
         var frame = ByteBuffer()
         var payload = ByteBuffer(integer: UInt16(1000))
         let key = MaskingKey.random()
@@ -216,6 +233,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
         if let handshake {
             guard let head = try parser.parseResponse(&buffer) else { return }
             _ = try handshake.validate(head)
+            timer?.cancel()
             self.handshake = nil
             settled = true
             opened.succeed()

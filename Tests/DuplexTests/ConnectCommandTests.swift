@@ -200,6 +200,17 @@ import Testing
         #expect(compressed.status != 0 && compressed.progress.contains("--driver frames does not compress"))
     }
 
+    /// A server that accepts connections and never answers: the frames driver gives up on the
+    /// handshake after 5 s and says so, rather than waiting for ever.
+    @Test func framesDriverTimesOutASilentServer() async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(silent.localAddress?.port)
+        let run = try await Self.benchOutput(["ws://127.0.0.1:\(port)/", "--driver", "frames", "-c", "1", "-d", "1"])
+        #expect(run.status != 0)
+        #expect(run.progress.contains("no handshake response within 5 s"), "\(run.progress)")
+        try await silent.close()
+    }
+
     /// Connect mode against a port where nothing listens: every attempt fails, is counted, and the
     /// run still ends on time (failures are retried from the event loop, not by recursion).
     @Test func connectModeCountsRefusedConnections() async throws {
