@@ -88,11 +88,12 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     typealias OutboundOut = ByteBuffer
 
     enum Failure: Error, CustomStringConvertible {
-        case maskedFrame, echoSize(Int, expected: Int), closedBeforeOpening, closedByServer, timedOut(String)
+        case maskedFrame, controlFrameTooLong(Int), echoSize(Int, expected: Int), closedBeforeOpening, closedByServer, timedOut(String)
 
         var description: String {
             switch self {
             case .maskedFrame: "the server sent a masked frame"
+            case .controlFrameTooLong(let length): "the server sent a control frame of \(length) bytes (at most 125)"
             case .echoSize(let size, let expected): "an echo of \(size) bytes for a message of \(expected)"
             case .closedBeforeOpening: "the connection closed before the handshake completed"
             case .closedByServer: "the server closed the connection during the run"
@@ -270,7 +271,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
         buffer.moveReaderIndex(forwardBy: 2 + lengthSize)
         opcode = first & 0x0F
         fin = first & 0x80 != 0
-        if opcode < 8 { messageBytes += remaining }
+        if opcode < 8 { messageBytes += remaining } else if remaining > 125 { throw Failure.controlFrameTooLong(remaining) }
         return true
     }
 

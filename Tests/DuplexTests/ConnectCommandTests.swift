@@ -211,6 +211,40 @@ import Testing
         try await silent.close()
     }
 
+    /// Accepts one WebSocket handshake by hand, then sends `frame`: a server that breaks the protocol.
+    final class RogueServer: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let frame: [UInt8]
+        init(frame: [UInt8]) { self.frame = frame }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            var parser = HTTPHeadParser()
+            guard let head = try? parser.parseRequest(&bytes), let key = head.headers["Sec-WebSocket-Key"] else { return }
+            var response = ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\n\r\n")
+            response.writeBytes(frame)
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+        }
+    }
+
+    /// A server that sends a ping of 200 bytes (control frames carry at most 125): the frames driver
+    /// fails the run and names the fault.
+    @Test func framesDriverRefusesAnOversizedControlFrame() async throws {
+        let ping: [UInt8] = [0x89, 126, 0, 200] + [UInt8](repeating: 0x61, count: 200)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RogueServer(frame: ping)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(server.localAddress?.port)
+        let run = try await Self.benchOutput(["ws://127.0.0.1:\(port)/", "--driver", "frames", "-c", "1", "-d", "1"])
+        #expect(run.status != 0)
+        #expect(run.progress.contains("a control frame of 200 bytes (at most 125)"), "\(run.progress)")
+        try await server.close()
+    }
+
     /// Connect mode against a port where nothing listens: every attempt fails, is counted, and the
     /// run still ends on time (failures are retried from the event loop, not by recursion).
     @Test func connectModeCountsRefusedConnections() async throws {
