@@ -35,6 +35,18 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A 1 MiB message that arrives as a server's reads deliver it: 16 reads of 64 KiB (and the header).
+    let large = Fixtures.maskedFrames(count: 1, size: 1 << 20)
+    let reads = stride(from: 0, to: large.readableBytes, by: 65536).map {
+        large.getSlice(at: $0, length: min(65536, large.readableBytes - $0))!
+    }
+    Benchmark("Connection receive, 1 MiB binary message in 64 KiB reads") { benchmark in
+        var connection = Connection(role: .server)
+        benchmark.startMeasurement()
+        for read in reads { connection.receive(read) }
+        while let event = connection.nextEvent() { blackHole(event) }
+    }
+
     let small = ByteBuffer(repeating: 0x78, count: 32)
     Benchmark("Connection send + header encode, 32 B binary", configuration: perFrame) { benchmark in
         var connection = Connection(role: .server)
