@@ -87,8 +87,9 @@ public struct FrameDecoder: Sendable {
             guard let key = header.maskingKey, length > reported else {
                 return .frame(Frame(header: header, payload: buffer.readSlice(length: length)!))
             }
-            // When nothing else holds the buffer's storage (a frame that filled several reads and
-            // was gathered here), unmask it in place and slice it: no copy. Otherwise (the read
+            // When nothing else holds the buffer's storage (a frame under the gathering threshold
+            // that filled several reads, appended here by the caller), unmask it in place and slice
+            // it: no copy. Otherwise (the read
             // buffer is still held by the channel, or by earlier frames' payloads) slice first,
             // and the slice copies its own payload once, unmasking on the way, rather than
             // unmasking the buffer and copying all that is left of it once per frame.
@@ -103,10 +104,11 @@ public struct FrameDecoder: Sendable {
             return .frame(Frame(header: header, payload: payload))
         }
         if let key = header.maskingKey, available > reported {
-            // A frame still arriving: the caller appends the next reads to this buffer, so leave
-            // room to grow (up to the frame's end, at most doubling: memory follows what arrived).
+            // A frame still arriving (shorter than the gathering threshold: longer ones are
+            // gathered above): the caller appends the next reads to this buffer, so leave room for
+            // the rest of the frame.
             buffer.applyMask(key, at: buffer.readerIndex + reported, length: available - reported, offset: reported,
-                             minimumWritableBytes: min(length - available, max(available, 4096)))
+                             minimumWritableBytes: length - available)
         }
         pending = header
         guard isNewHeader || available > reported else { return nil }
