@@ -67,17 +67,7 @@ extension LoadBench {
 
     /// Frames of `size` bytes of "x", each masked with a key of its own.
     static func preparedFrames(size: Int, opcode: Opcode) -> [ByteBuffer] {
-        (0..<16).map { _ in
-            let key = MaskingKey.random()
-            var frame = ByteBuffer()
-            let header = FrameHeader(opcode: opcode, maskingKey: key, payloadLength: size)
-            frame.reserveCapacity(header.encodedSize + size)
-            header.write(into: &frame)
-            var payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
-            payload.applyMask(key)
-            frame.writeBuffer(&payload)
-            return frame
-        }
+        (0..<16).map { _ in FrameEchoDriver.maskedFrame(opcode, payload: ByteBuffer(repeating: UInt8(ascii: "x"), count: size)) }
     }
 }
 
@@ -175,13 +165,20 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
         guard let context, !sentClose else { return }
         sentClose = true
         startTimer("close from the server")
-        var frame = ByteBuffer()
-        var payload = ByteBuffer(integer: UInt16(1000))
+        context.writeAndFlush(wrapOutboundOut(Self.maskedFrame(.close, payload: ByteBuffer(integer: UInt16(1000)))), promise: nil)
+    }
+
+    /// A client's frame: `payload` masked with a random key of its own, after its header.
+    static func maskedFrame(_ opcode: Opcode, payload: ByteBuffer) -> ByteBuffer {
         let key = MaskingKey.random()
-        FrameHeader(opcode: .close, maskingKey: key, payloadLength: payload.readableBytes).write(into: &frame)
+        let header = FrameHeader(opcode: opcode, maskingKey: key, payloadLength: payload.readableBytes)
+        var frame = ByteBuffer()
+        frame.reserveCapacity(header.encodedSize + payload.readableBytes)
+        header.write(into: &frame)
+        var payload = payload
         payload.applyMask(key)
         frame.writeBuffer(&payload)
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        return frame
     }
 
     private func sendOne() {
@@ -279,12 +276,7 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
         switch opcode {
         case 0x9:  // ping: pong with its payload
             guard let context else { break }
-            var frame = ByteBuffer()
-            let key = MaskingKey.random()
-            FrameHeader(opcode: .pong, maskingKey: key, payloadLength: controlPayload.readableBytes).write(into: &frame)
-            controlPayload.applyMask(key)
-            frame.writeBuffer(&controlPayload)
-            context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(Self.maskedFrame(.pong, payload: controlPayload)), promise: nil)
         case 0x8:  // close: answer it (or it answers ours), then the TCP connection closes
             closedCleanly = sentClose
             if !sentClose, failure == nil { failure = Failure.closedByServer }
