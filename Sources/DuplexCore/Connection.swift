@@ -409,7 +409,7 @@ public struct Connection {
         var key: MaskingKey?
         if role == .client {
             let maskingKey = maskingKeys.next()
-            payload.applyMask(maskingKey)
+            payload.applyMask(maskingKey, headroom: FrameHeader.maxEncodedSize)
             key = maskingKey
         }
         let header = FrameHeader(fin: fin, rsv: rsv, opcode: opcode, maskingKey: key, payloadLength: payload.readableBytes)

@@ -103,6 +103,32 @@ public struct FrameHeader: Sendable, Hashable {
         return 2 + lengthSize + (maskingKey == nil ? 0 : 4)
     }
 
+    /// The most bytes a header takes: 2, 8 for the longest length form and 4 for a masking key.
+    /// Payloads that Duplex copies anyway (to unmask or mask them) get this much room in front of their
+    /// bytes, so that ``prepend(to:)`` can later put their header there.
+    public static let maxEncodedSize = 14
+
+    /// Writes the header into the room just before `payload`'s readable bytes and moves its reader
+    /// index back over it, so that the whole frame goes to the socket as one buffer, without copying
+    /// the payload.
+    ///
+    /// - Returns: `false`, leaving `payload` as it was, when there is not room for the header before
+    ///   the readable bytes, or when another buffer shares `payload`'s storage (writing would copy
+    ///   the payload): write the header and the payload separately then.
+    @inlinable
+    public func prepend(to payload: inout ByteBuffer) -> Bool {
+        let size = encodedSize
+        guard payload.readerIndex >= size else { return false }
+        let written: Void? = payload.modifyIfUniquelyOwned { buffer in
+            let end = buffer.writerIndex
+            buffer.moveReaderIndex(to: buffer.readerIndex - size)
+            buffer.moveWriterIndex(to: buffer.readerIndex)
+            write(into: &buffer)
+            buffer.moveWriterIndex(to: end)
+        }
+        return written != nil
+    }
+
     /// Writes the header in wire form, always with the shortest payload-length form.
     @inlinable
     public func write(into buffer: inout ByteBuffer) {

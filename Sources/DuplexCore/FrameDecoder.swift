@@ -78,9 +78,13 @@ public struct FrameDecoder: Sendable {
         if gathered != nil { return gather(header, from: &buffer) }
         let available = min(buffer.readableBytes, length)
         if isNewHeader, available < length, length >= Self.gatherThreshold {
-            gathered = ByteBufferAllocator().buffer(capacity: min(length, Self.gatherReservation))
+            // Room in front for a header: an echo or a relay of the payload goes out as one buffer.
+            let headroom = FrameHeader.maxEncodedSize
+            gathered = ByteBufferAllocator().buffer(capacity: headroom + min(length, Self.gatherReservation))
+            gathered!.moveWriterIndex(to: headroom)
+            gathered!.moveReaderIndex(to: headroom)
             pending = header
-            return gather(header, from: &buffer) ?? .partial(header, gathered!.getSlice(at: 0, length: 0)!, offset: 0)
+            return gather(header, from: &buffer) ?? .partial(header, ByteBuffer(), offset: 0)
         }
         if available == length {
             pending = nil
@@ -99,7 +103,8 @@ public struct FrameDecoder: Sendable {
             }
             var payload = buffer.readSlice(length: length)!
             if unmasked == nil {
-                payload.applyMask(key, at: payload.readerIndex + reported, length: length - reported, offset: reported)
+                payload.applyMask(key, at: payload.readerIndex + reported, length: length - reported, offset: reported,
+                                  headroom: FrameHeader.maxEncodedSize)
             }
             return .frame(Frame(header: header, payload: payload))
         }

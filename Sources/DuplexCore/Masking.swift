@@ -49,11 +49,11 @@ extension MaskingKey {
 
 extension ByteBuffer {
     /// XORs `key` over the readable bytes (masking and unmasking are the same operation),
-    /// starting at key phase `offset`. See ``applyMask(_:at:length:offset:minimumWritableBytes:)``
+    /// starting at key phase `offset`. See ``applyMask(_:at:length:offset:minimumWritableBytes:headroom:)``
     /// for when it copies.
     @inlinable
-    public mutating func applyMask(_ key: MaskingKey, offset: Int = 0) {
-        applyMask(key, at: readerIndex, length: readableBytes, offset: offset)
+    public mutating func applyMask(_ key: MaskingKey, offset: Int = 0, headroom: Int = 0) {
+        applyMask(key, at: readerIndex, length: readableBytes, offset: offset, headroom: headroom)
     }
 
     /// XORs `key` over `length` bytes at `index`, starting at key phase `offset`.
@@ -62,10 +62,13 @@ extension ByteBuffer {
     /// frame sliced from a read buffer that is still held, or a message the application keeps),
     /// the readable bytes are copied to new storage with the range masked on the way, in one pass,
     /// instead of a copy-on-write followed by a second pass to mask the copy.
-    /// - Parameter minimumWritableBytes: room to leave after the bytes when they have to be copied.
+    /// - Parameters:
+    ///   - minimumWritableBytes: room to leave after the bytes when they have to be copied.
+    ///   - headroom: room to leave before the bytes when they have to be copied (for a frame header,
+    ///     see ``FrameHeader/prepend(to:)``).
     @inlinable
     public mutating func applyMask(_ key: MaskingKey, at index: Int, length: Int, offset: Int = 0,
-                                   minimumWritableBytes: Int = 0) {
+                                   minimumWritableBytes: Int = 0, headroom: Int = 0) {
         precondition(index >= readerIndex && index + length <= writerIndex, "mask range out of bounds")
         let start = index - readerIndex
         let count = readableBytes
@@ -77,7 +80,9 @@ extension ByteBuffer {
         // Small buffers: copy-on-write (if shared) and a second pass cost less than a fresh buffer.
         if count < 1024 && minimumWritableBytes == 0 { return maskInPlace(&self) }
         if modifyIfUniquelyOwned(maskInPlace) != nil { return }
-        var copy = ByteBufferAllocator().buffer(capacity: count + minimumWritableBytes)
+        var copy = ByteBufferAllocator().buffer(capacity: headroom + count + minimumWritableBytes)
+        copy.moveWriterIndex(to: headroom)
+        copy.moveReaderIndex(to: headroom)
         withUnsafeReadableBytes { source in
             _ = copy.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { destination in
                 guard let from = source.baseAddress, let to = destination.baseAddress else { return 0 }

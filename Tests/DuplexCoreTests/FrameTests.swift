@@ -180,6 +180,87 @@ import Testing
         #expect(frames[1].opcode == .ping && frames[1].payload.bytes == [1, 2, 3])
         #expect(!decoder.isInsideFrame)
     }
+
+    /// A payload the decoder copies anyway (unmasking it out of a read buffer that the channel still
+    /// holds, or gathering it from several reads) keeps room in front for a header, so that an echo
+    /// of it goes to the socket as one buffer.
+    @Test(arguments: [1024, 16384, 70_000])
+    func copiedPayloadsKeepRoomForTheirHeader(length: Int) throws {
+        let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let wire = wireFrame(opcode: 2, key: MaskingKey(0x11, 0x22, 0x33, 0x44), payload: payload)
+        let echoHeader = FrameHeader(opcode: .binary, payloadLength: length)
+        var echoed = ByteBuffer()
+        echoHeader.write(into: &echoed)
+        echoed.writeBytes(payload)
+
+        // Whole in one read, which `wire` still holds (as the channel holds its read buffer).
+        var decoder = FrameDecoder(expectsMaskedFrames: true)
+        var read = wire
+        guard case .frame(var whole) = try decoder.next(from: &read) else { Issue.record("no frame"); return }
+        #expect(whole.payload.bytes == payload)
+        #expect(whole.payload.readerIndex >= FrameHeader.maxEncodedSize)
+        #expect(echoHeader.prepend(to: &whole.payload))
+        #expect(whole.payload.bytes == echoed.bytes)
+
+        // In two reads, fed as `Connection` feeds them: gathered from 4 KiB, else left in the reads.
+        let half = wire.readableBytes / 2
+        var inbound = ByteBuffer()
+        var gathered: Frame?
+        for read in [wire.getSlice(at: 0, length: half)!, wire.getSlice(at: half, length: wire.readableBytes - half)!] {
+            if inbound.readableBytes == 0 { inbound = read } else { inbound.writeImmutableBuffer(read) }
+            while let output = try decoder.next(from: &inbound) {
+                if case .frame(let frame) = output { gathered = frame }
+            }
+        }
+        try #require(gathered != nil)
+        #expect(gathered!.payload.bytes == payload)
+        if length >= 4096 {
+            #expect(gathered!.payload.readerIndex >= FrameHeader.maxEncodedSize)
+            #expect(echoHeader.prepend(to: &gathered!.payload))
+            #expect(gathered!.payload.bytes == echoed.bytes)
+        }
+    }
+}
+
+@Suite struct FrameHeaderPrependTests {
+    @Test func writesTheHeaderIntoTheRoomBeforeThePayload() {
+        for (length, key) in [(5, nil), (300, MaskingKey(9, 8, 7, 6)), (70_000, nil), (70_000, MaskingKey(1, 2, 3, 4))] {
+            let header = FrameHeader(fin: false, rsv: 0b100, opcode: .text, maskingKey: key, payloadLength: length)
+            var payload = ByteBufferAllocator().buffer(capacity: FrameHeader.maxEncodedSize + length)
+            payload.moveWriterIndex(to: FrameHeader.maxEncodedSize)
+            payload.moveReaderIndex(to: FrameHeader.maxEncodedSize)
+            payload.writeRepeatingByte(0x5a, count: length)
+            var expected = ByteBuffer()
+            header.write(into: &expected)
+            expected.writeRepeatingByte(0x5a, count: length)
+            #expect(header.prepend(to: &payload))
+            #expect(payload.bytes == expected.bytes)
+        }
+    }
+
+    @Test func leavesThePayloadAloneWithoutRoomOrWhenItsStorageIsShared() {
+        let header = FrameHeader(opcode: .binary, payloadLength: 3000)
+        var noRoom = ByteBuffer(repeating: 1, count: 3000)
+        #expect(!header.prepend(to: &noRoom))
+        #expect(noRoom.readerIndex == 0 && noRoom.readableBytes == 3000)
+
+        // Room, but another buffer uses the storage: writing there would copy the payload.
+        var payload = ByteBufferAllocator().buffer(capacity: 3100)
+        payload.moveWriterIndex(to: 100)
+        payload.moveReaderIndex(to: 100)
+        payload.writeRepeatingByte(2, count: 3000)
+        let other = payload
+        #expect(!header.prepend(to: &payload))
+        #expect(payload.readerIndex == 100 && payload == other)
+
+        // Less room than the header needs (4 bytes for this length).
+        var tight = ByteBufferAllocator().buffer(capacity: 3003)
+        tight.moveWriterIndex(to: 3)
+        tight.moveReaderIndex(to: 3)
+        tight.writeRepeatingByte(3, count: 3000)
+        #expect(!header.prepend(to: &tight))
+        #expect(tight.readerIndex == 3)
+    }
 }
 
 @Suite struct MaskingTests {
