@@ -66,13 +66,24 @@ public final class WebSocketConnection {
     private(set) var bytesQueued = 0 {
         didSet { queuedBytes.value.store(bytesQueued, ordering: .relaxed) }
     }
-    /// ``bytesQueued``, readable from any thread (for ``WebSocketOutbound/bufferedAmount``).
+    /// ``bytesQueued``, readable from any thread (for ``WebSocketOutbound/bufferedAmount``). It
+    /// leaves out what a read cycle's callbacks sent until the cycle's events are handled
+    /// (``deferralLimit``); sends from tasks go to the channel at once.
     let queuedBytes = QueuedBytes()
     private var bytesSinceFlush = 0
 
     /// Payloads up to this size are copied into the per-tick output buffer; larger ones are written
-    /// as they are, beside their header (one vectored write).
+    /// as they are, as one buffer with their header when they have room for it in front (see
+    /// ``FrameHeader/prepend(to:)``), or else beside it.
     private static let coalesceLimit = 512
+    /// What a read cycle's sends may leave in the protocol core before they go to the channel.
+    ///
+    /// A message sent while a read is being handled (an echo, a reply) is written to the channel
+    /// once the read's events are handled rather than at once: by then the application has dropped
+    /// the message it received, so the payload is the only user of its storage and its header can
+    /// be written in front of it (one buffer to the socket instead of two). Past this many bytes the
+    /// frames go to the channel at once, so that ``isWritable`` lags by no more than this.
+    private static let deferralLimit = 256 << 10
 
     /// What a server enforces on each connection (rates, buffered bytes, idle time).
     struct Guards {
@@ -152,7 +163,7 @@ public final class WebSocketConnection {
     public var isWritable: Bool { context.channel.isWritable }
 
     /// Bytes accepted by ``send(_:)`` and not yet written to the socket.
-    public var bufferedAmount: Int { bytesQueued }
+    public var bufferedAmount: Int { bytesQueued + connection.queuedOutboundBytes }
 
     // MARK: Sending
 
@@ -164,8 +175,8 @@ public final class WebSocketConnection {
     /// - Throws: ``ConnectionError/notOpen(_:)`` once closing or closed.
     public func send(_ message: WebSocketMessage, compress: Bool = true) throws(ConnectionError) {
         eventLoop.preconditionInEventLoop()
-        if let limit = settings.guards.maxBufferedBytes, readyState == .open, bytesQueued + message.data.readableBytes > limit {
-            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+        if let limit = settings.guards.maxBufferedBytes, readyState == .open, bufferedAmount + message.data.readableBytes > limit {
+            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bufferedAmount)"])
             settings.metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
@@ -173,7 +184,8 @@ public final class WebSocketConnection {
         try connection.send(message, compress: compress)
         tally.messagesOut += 1
         tally.bytesOut += message.data.readableBytes
-        writeOutbound()
+        // During a read the frames go to the channel once its events are handled (deferralLimit).
+        if !isReading || connection.queuedOutboundBytes >= Self.deferralLimit { writeOutbound() }
     }
 
     /// Sends a text message.
@@ -339,6 +351,7 @@ public final class WebSocketConnection {
 
     /// Flushes what this read cycle queued.
     func readComplete() {
+        drainOutbound()
         flushOutput()
         tally.report(to: settings.metrics)
     }
@@ -418,8 +431,8 @@ public final class WebSocketConnection {
         guard role == .server, extensions.isEmpty else { return try send(message) }
         eventLoop.preconditionInEventLoop()
         guard readyState == .open else { throw .notOpen(readyState) }
-        if let limit = settings.guards.maxBufferedBytes, bytesQueued + frame.readableBytes > limit {
-            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bytesQueued)"])
+        if let limit = settings.guards.maxBufferedBytes, bufferedAmount + frame.readableBytes > limit {
+            logger.notice("closing a slow consumer", metadata: ["buffered": "\(bufferedAmount)"])
             settings.metrics?.slowConsumers.increment()
             try? close(code: .policyViolation, reason: "slow consumer")
             throw .bufferLimitExceeded(limit: limit)
@@ -440,13 +453,21 @@ public final class WebSocketConnection {
     // MARK: Output
 
     private func drainOutbound() {
-        while let frame = connection.nextOutboundFrame() {
-            let size = frame.payload.readableBytes
-            bytesQueued += frame.header.encodedSize + size
-            bytesSinceFlush += frame.header.encodedSize + size
+        while var frame = connection.nextOutboundFrame() {
+            let size = frame.header.encodedSize + frame.payload.readableBytes
+            bytesQueued += size
+            bytesSinceFlush += size
+            if frame.payload.readableBytes > Self.coalesceLimit, frame.header.prepend(to: &frame.payload) {
+                if output.readableBytes > 0 {
+                    context.write(NIOAny(output), promise: nil)
+                    output = ByteBuffer()
+                }
+                context.write(NIOAny(frame.payload), promise: nil)
+                continue
+            }
             if output.capacity == 0 { output = context.channel.allocator.buffer(capacity: 256) }
             frame.header.write(into: &output)
-            if size <= Self.coalesceLimit {
+            if frame.payload.readableBytes <= Self.coalesceLimit {
                 output.writeImmutableBuffer(frame.payload)
             } else {
                 context.write(NIOAny(output), promise: nil)

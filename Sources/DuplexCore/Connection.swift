@@ -185,11 +185,16 @@ public struct Connection {
 
     /// The next frame to write to the peer, its payload masked when this is a client.
     public mutating func nextOutboundFrame() -> OutboundFrame? {
-        outbound.popFirst()
+        guard let frame = outbound.popFirst() else { return nil }
+        queuedOutboundBytes -= frame.header.encodedSize + frame.payload.readableBytes
+        return frame
     }
 
     /// Whether frames are waiting in ``nextOutboundFrame()``.
     public var hasOutboundFrames: Bool { !outbound.isEmpty }
+
+    /// The wire size (headers and payloads) of the frames waiting in ``nextOutboundFrame()``.
+    public private(set) var queuedOutboundBytes = 0
 
     /// Queues a message to send, in fragments when ``Configuration/outboundFragmentSize`` is set.
     /// - Parameters:
@@ -414,6 +419,7 @@ public struct Connection {
         }
         let header = FrameHeader(fin: fin, rsv: rsv, opcode: opcode, maskingKey: key, payloadLength: payload.readableBytes)
         outbound.append(OutboundFrame(header: header, payload: payload))
+        queuedOutboundBytes += header.encodedSize + payload.readableBytes
     }
 }
 

@@ -188,6 +188,49 @@ import Testing
         await server.shutdown()
     }
 
+    /// Replies sent from `onMessage` wait in the protocol core until the read's events are handled
+    /// (so that each goes to the socket as one buffer): they still count in `bufferedAmount` at
+    /// once, and the slow-consumer limit still stops a callback that sends without end.
+    @Test func repliesSentDuringAReadCountAtOnceAndMeetTheSlowConsumerLimit() async throws {
+        let outcome = NIOLockedValueBox<(growth: [Int], maxBuffered: Int, error: ConnectionError?)>(([], 0, nil))
+        let limit = 1 << 20
+        let (server, port) = try await server(ServerLimits(maxBufferedBytes: limit), handler: .callbacks { ws in
+            ws.onMessage = { ws, _ in
+                let chunk = ByteBuffer(repeating: 1, count: 64 * 1024)
+                while true {
+                    let before = ws.bufferedAmount
+                    do throws(ConnectionError) {
+                        try ws.send(.binary(chunk))
+                    } catch {
+                        outcome.withLockedValue { $0.error = error }
+                        return
+                    }
+                    outcome.withLockedValue {
+                        $0.growth.append(ws.bufferedAmount - before)
+                        $0.maxBuffered = max($0.maxBuffered, ws.bufferedAmount)
+                    }
+                }
+            }
+        })
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.socketOption(.so_rcvbuf), value: 16 * 1024)
+            .connect(host: "127.0.0.1", port: port).get()
+        var request = ByteBuffer(string: upgradeRequest())
+        request.writeImmutableBuffer(clientFrame(opcode: 2, payload: [7]))
+        try await channel.writeAndFlush(request).get()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while outcome.withLockedValue({ $0.error == nil }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let (growth, maxBuffered, error) = outcome.withLockedValue { $0 }
+        #expect(error == .bufferLimitExceeded(limit: limit))
+        // Each send adds its whole frame: a 10-byte header and 64 KiB.
+        #expect(growth.count == limit / (64 * 1024 + 10))
+        #expect(growth.allSatisfy { $0 == 64 * 1024 + 10 })
+        #expect(maxBuffered <= limit)
+        channel.close(promise: nil)
+        await server.shutdown()
+    }
+
     @Test func idleConnectionIsClosedWith1001AndABusyOneIsNot() async throws {
         let (server, port) = try await server(ServerLimits(idleTimeout: .seconds(2)))
         let idle = try await WebSocketClient.connect(to: "ws://127.0.0.1:\(port)/")
