@@ -168,6 +168,10 @@ public final class WebSocketConnection {
     // MARK: Sending
 
     /// Sends a message.
+    ///
+    /// From a callback during a read (``onMessage``, say), the message's frames go to the channel
+    /// once the read's events are handled, in order with everything else sent; ``bufferedAmount``
+    /// counts them at once.
     /// - Parameters:
     ///   - message: The message.
     ///   - compress: Whether to compress it when permessage-deflate was negotiated; pass `false` for
