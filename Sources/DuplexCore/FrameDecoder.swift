@@ -79,10 +79,7 @@ public struct FrameDecoder: Sendable {
         let available = min(buffer.readableBytes, length)
         if isNewHeader, available < length, length >= Self.gatherThreshold {
             // Room in front for a header: an echo or a relay of the payload goes out as one buffer.
-            let headroom = FrameHeader.maxEncodedSize
-            gathered = ByteBufferAllocator().buffer(capacity: headroom + min(length, Self.gatherReservation))
-            gathered!.moveWriterIndex(to: headroom)
-            gathered!.moveReaderIndex(to: headroom)
+            gathered = ByteBuffer.empty(capacity: min(length, Self.gatherReservation), headroom: FrameHeader.maxEncodedSize)
             pending = header
             return gather(header, from: &buffer) ?? .partial(header, ByteBuffer(), offset: 0)
         }

@@ -80,9 +80,7 @@ extension ByteBuffer {
         // Small buffers: copy-on-write (if shared) and a second pass cost less than a fresh buffer.
         if count < 1024 && minimumWritableBytes == 0 { return maskInPlace(&self) }
         if modifyIfUniquelyOwned(maskInPlace) != nil { return }
-        var copy = ByteBufferAllocator().buffer(capacity: headroom + count + minimumWritableBytes)
-        copy.moveWriterIndex(to: headroom)
-        copy.moveReaderIndex(to: headroom)
+        var copy = ByteBuffer.empty(capacity: count + minimumWritableBytes, headroom: headroom)
         withUnsafeReadableBytes { source in
             _ = copy.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { destination in
                 guard let from = source.baseAddress, let to = destination.baseAddress else { return 0 }
@@ -93,6 +91,16 @@ extension ByteBuffer {
             }
         }
         self = copy
+    }
+
+    /// An empty buffer with room for `capacity` bytes after `headroom` bytes kept free in front of
+    /// them (for a frame header, see ``FrameHeader/prepend(to:)``).
+    @usableFromInline
+    static func empty(capacity: Int, headroom: Int) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: headroom + capacity)
+        buffer.moveWriterIndex(to: headroom)
+        buffer.moveReaderIndex(to: headroom)
+        return buffer
     }
 
     /// Moves `count` bytes from the front of `source` to the end of this buffer, XORed with `key`
