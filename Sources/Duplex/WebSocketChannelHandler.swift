@@ -1,5 +1,8 @@
 import DuplexCompression
 import DuplexCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import Synchronization
@@ -43,11 +46,17 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         let logger: Logger
         /// Called on the event loop once the connection is open.
         let onOpen: @Sendable (WebSocketConnection) -> Void
+        /// Whether a connection that closes TCP first may cork its socket for its last write (see
+        /// ``WebSocketChannelHandler/cork``): only where the channel writes straight to a TCP
+        /// socket. Under TLS the close waits for the peer's close_notify, and corked bytes would
+        /// wait with it.
+        let corksLastWrite: Bool
 
         init(role: Role, connection: Connection.Configuration, compression: PerMessageDeflate.Configuration?,
              sharedStreams: SharedStreamsByLoop? = nil, guards: WebSocketConnection.Guards = .none,
              heartbeat: Heartbeat = .none, metrics: ServerMetrics? = nil, handshakeTimeout: TimeAmount,
-             maxHandshakeSize: Int, logger: Logger, onOpen: @escaping @Sendable (WebSocketConnection) -> Void) {
+             maxHandshakeSize: Int, logger: Logger, corksLastWrite: Bool = false,
+             onOpen: @escaping @Sendable (WebSocketConnection) -> Void) {
             self.role = role
             self.connection = connection
             self.compression = compression
@@ -59,8 +68,19 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             self.maxHandshakeSize = maxHandshakeSize
             self.logger = logger
             self.onOpen = onOpen
+            self.corksLastWrite = corksLastWrite
         }
     }
+
+    /// `TCP_CORK` on Linux: the kernel holds partial segments until the option is cleared or the
+    /// socket closes, and `close` then puts the FIN on the last data segment. Nil elsewhere.
+    static let cork: ChannelOptions.Types.SocketOption? = {
+        #if os(Linux)
+        ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_CORK)))
+        #else
+        nil
+        #endif
+    }()
 
     private enum State {
         case handshaking(HTTPHeadParser, ByteBuffer)
@@ -96,7 +116,9 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     private let settings: Settings
     private let earlyAdmission: EarlyAdmission
     private var state: State
-    private var handshakeTimer: Scheduled<Void>?
+    /// The handshake's deadline: a scheduled callback, which costs the loop no promise or closure
+    /// (a server schedules and cancels one for every connection).
+    private var handshakeTimer: NIOScheduledCallback?
     private var readHeld = false
 
     init(_ settings: Settings, admission: EarlyAdmission = .counted(peerAddress: true)) {
@@ -123,13 +145,27 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             handshake.request.write(into: &buffer)
             context.writeAndFlush(NIOAny(buffer), promise: nil)
         }
-        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.handshakeTimeout) { [self] in
-            switch state {
-            case .handshaking, .admitting, .answeringHTTP: break
-            case .open, .done: return
-            }
-            handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
+        // Throws only when the loop is shutting down, which closes the channel anyway.
+        handshakeTimer = try? context.eventLoop.assumeIsolated().scheduleCallback(
+            in: settings.handshakeTimeout, handler: HandshakeDeadline(handler: self, context: context))
+    }
+
+    /// Fails a handshake still under way when its time is up.
+    private struct HandshakeDeadline: NIOScheduledCallbackHandler {
+        let handler: WebSocketChannelHandler
+        let context: ChannelHandlerContext
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            handler.handshakeTimedOut(context: context)
         }
+    }
+
+    private func handshakeTimedOut(context: ChannelHandlerContext) {
+        switch state {
+        case .handshaking, .admitting, .answeringHTTP: break
+        case .open, .done: return
+        }
+        handshakeFailed(context: context, error: WebSocketClientError.handshakeTimedOut, response: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

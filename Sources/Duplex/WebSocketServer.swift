@@ -154,7 +154,8 @@ public final class WebSocketServer: Service, Sendable {
             compression: configuration.compression, sharedStreams: SharedStreamsByLoop(),
             guards: WebSocketConnection.Guards(configuration.limits), heartbeat: configuration.heartbeat, metrics: metrics,
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
-            logger: logger, onOpen: { [handler] connection in Self.open(connection, handler: handler) })
+            logger: logger, corksLastWrite: configuration.tls == nil,
+            onOpen: { [handler] connection in Self.open(connection, handler: handler) })
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
