@@ -25,6 +25,12 @@ public struct HTTPFields: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         fields = []
     }
 
+    /// Creates an empty list with room for `minimumCapacity` fields.
+    init(minimumCapacity: Int) {
+        fields = []
+        fields.reserveCapacity(minimumCapacity)
+    }
+
     /// Creates a list holding `fields` in order.
     public init(_ fields: [(name: String, value: String)]) {
         self.fields = fields.map { Field(name: $0.name, value: $0.value) }
@@ -55,7 +61,21 @@ public struct HTTPFields: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// The values of every field named `name` (case-insensitive), in order. Empty when there is none.
     public func values(_ name: String) -> [String] {
-        fields.filter { HTTPGrammar.equalsIgnoringASCIICase($0.name, name) }.map(\.value)
+        var values: [String] = []
+        for field in fields where HTTPGrammar.equalsIgnoringASCIICase(field.name, name) { values.append(field.value) }
+        return values
+    }
+
+    /// The value of the first field named `name` and the number of such fields, without building
+    /// an array: for the fields a request must hold exactly once.
+    func firstValue(_ name: String) -> (value: String?, count: Int) {
+        var first: String?
+        var count = 0
+        for field in fields where HTTPGrammar.equalsIgnoringASCIICase(field.name, name) {
+            if count == 0 { first = field.value }
+            count += 1
+        }
+        return (first, count)
     }
 
     /// The elements of the comma-separated list held by every field named `name`, in order.

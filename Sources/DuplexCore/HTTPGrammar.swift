@@ -41,7 +41,24 @@ enum HTTPGrammar {
     static func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         guard x.count == y.count else { return false }
+        // Over the strings' contiguous UTF-8 when both have it (native strings do): the handshake
+        // looks up half a dozen fields by name in every request.
+        let contiguous = x.withContiguousStorageIfAvailable { x in
+            y.withContiguousStorageIfAvailable { y in equalsIgnoringASCIICase(x, y) }
+        }
+        if let contiguous, let equal = contiguous { return equal }
         return zip(x, y).allSatisfy { lowercasedASCII($0) == lowercasedASCII($1) }
+    }
+
+    /// Compares two byte strings of the same length, folding ASCII letters only.
+    @inline(__always)
+    private static func equalsIgnoringASCIICase(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in 0..<x.count where x[index] != y[index] {
+            // Bytes that differ match only as the two cases of one letter, which differ in bit 5.
+            let folded = x[index] | 0x20
+            guard x[index] ^ y[index] == 0x20, folded >= UInt8(ascii: "a"), folded <= UInt8(ascii: "z") else { return false }
+        }
+        return true
     }
 
     /// `string` with ASCII letters lowercased.
@@ -132,33 +149,42 @@ package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     package static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let input = Array(bytes)
-        var out: [UInt8] = []
-        out.reserveCapacity((input.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= input.count {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(alphabet[Int(n & 63)])
-            i += 3
+        Array(bytes).withUnsafeBytes { encode($0) }
+    }
+
+    /// Encodes `input` straight into the string's storage (a handshake's accept value, say).
+    package static func encode(_ input: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: (input.count + 2) / 3 * 4) { out in
+            var o = 0
+            func put(_ n: UInt32, _ shift: UInt32) {
+                out[o] = alphabet[Int(n >> shift & 63)]
+                o += 1
+            }
+            var i = 0
+            while i + 3 <= input.count {
+                let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                put(n, 18)
+                put(n, 12)
+                put(n, 6)
+                put(n, 0)
+                i += 3
+            }
+            let rest = input.count - i
+            if rest > 0 {
+                let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                put(n, 18)
+                put(n, 12)
+                if rest == 2 {
+                    put(n, 6)
+                } else {
+                    out[o] = UInt8(ascii: "=")
+                    o += 1
+                }
+                out[o] = UInt8(ascii: "=")
+                o += 1
+            }
+            return o
         }
-        let rest = input.count - i
-        if rest == 1 {
-            let n = UInt32(input[i]) << 16
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(UInt8(ascii: "="))
-            out.append(UInt8(ascii: "="))
-        } else if rest == 2 {
-            let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            out.append(alphabet[Int(n >> 6 & 63)])
-            out.append(UInt8(ascii: "="))
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static func value(_ c: UInt8) -> UInt32? {
@@ -174,38 +200,44 @@ package enum Base64 {
 
     /// Decodes canonical padded base64; nil for anything else (bad length, characters, padding or
     /// non-zero trailing bits).
-    static func decode(_ string: String) -> [UInt8]? {
-        let input = Array(string.utf8)
-        guard input.count % 4 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count / 4 * 3)
-        var i = 0
-        while i < input.count {
-            let isLast = i + 4 == input.count
-            let c = input[i..<i + 4]
-            let pad = c.reversed().prefix { $0 == UInt8(ascii: "=") }.count
-            guard pad <= 2, pad == 0 || isLast else { return nil }
-            var n: UInt32 = 0
-            for (k, byte) in c.enumerated() {
-                if k >= 4 - pad {
-                    n <<= 6
-                } else {
-                    guard let v = value(byte) else { return nil }
-                    n = n << 6 | v
+    package static func decode(_ string: String) -> [UInt8]? {
+        var string = string
+        return string.withUTF8 { input -> [UInt8]? in
+            guard input.count % 4 == 0 else { return nil }
+            var out: [UInt8] = []
+            out.reserveCapacity(input.count / 4 * 3)
+            var i = 0
+            while i < input.count {
+                // Padding only at the very end, at most two; a "=" anywhere else is no base64 value.
+                var pad = 0
+                if i + 4 == input.count, input[i + 3] == UInt8(ascii: "=") {
+                    pad = input[i + 2] == UInt8(ascii: "=") ? 2 : 1
                 }
+                var n: UInt32 = 0
+                for k in 0..<4 {
+                    if k >= 4 - pad {
+                        n <<= 6
+                    } else {
+                        guard let v = value(input[i + k]) else { return nil }
+                        n = n << 6 | v
+                    }
+                }
+                switch pad {
+                case 0:
+                    out.append(UInt8(n >> 16 & 0xFF))
+                    out.append(UInt8(n >> 8 & 0xFF))
+                    out.append(UInt8(n & 0xFF))
+                case 1:
+                    guard n & 0xFF == 0 else { return nil }
+                    out.append(UInt8(n >> 16 & 0xFF))
+                    out.append(UInt8(n >> 8 & 0xFF))
+                default:
+                    guard n & 0xFFFF == 0 else { return nil }
+                    out.append(UInt8(n >> 16 & 0xFF))
+                }
+                i += 4
             }
-            switch pad {
-            case 0:
-                out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
-            case 1:
-                guard n & 0xFF == 0 else { return nil }
-                out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF)]
-            default:
-                guard n & 0xFFFF == 0 else { return nil }
-                out.append(UInt8(n >> 16 & 0xFF))
-            }
-            i += 4
+            return out
         }
-        return out
     }
 }

@@ -86,7 +86,23 @@ public struct HTTPResponseHead: Sendable, Hashable {
     /// Writes the status line, each header field and the terminating blank line, all with CRLF
     /// line endings. Nothing is validated: callers must supply a valid reason and fields.
     public func write(into buffer: inout ByteBuffer) {
-        buffer.writeString("\(version) \(status) \(reason)\r\n")
+        // Without string interpolation in the common case (HTTP/1.1, a three-digit status): a
+        // server writes this for every handshake.
+        if version == .http1_1 {
+            buffer.writeStaticString("HTTP/1.1 ")
+        } else {
+            buffer.writeString(version.description)
+            buffer.writeInteger(HTTPGrammar.sp)
+        }
+        if (100...999).contains(status) {
+            let digits = (UInt8(status / 100), UInt8(status / 10 % 10), UInt8(status % 10))
+            buffer.writeMultipleIntegers(digits.0 + 0x30, digits.1 + 0x30, digits.2 + 0x30, HTTPGrammar.sp)
+        } else {
+            buffer.writeString(String(status))
+            buffer.writeInteger(HTTPGrammar.sp)
+        }
+        buffer.writeString(reason)
+        buffer.writeStaticString("\r\n")
         writeFields(headers, into: &buffer)
     }
 }

@@ -81,7 +81,7 @@ public struct HTTPHeadParser: Sendable {
         guard version.major == 1 else { throw .unsupportedVersion }
         return HTTPRequestHead(
             method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
-            version: version, headers: try Self.parseFields(lines.fieldLines))
+            version: version, headers: try Self.parseFields(of: lines))
     }
 
     /// Parses a response head from the front of `buffer`.
@@ -112,17 +112,21 @@ public struct HTTPHeadParser: Sendable {
         guard version.major == 1 else { throw .unsupportedVersion }
         return HTTPResponseHead(
             version: version, status: status, reason: String(decoding: reason, as: UTF8.self),
-            headers: try Self.parseFields(lines.fieldLines))
+            headers: try Self.parseFields(of: lines))
     }
 
     // MARK: Framing
 
     private struct Lines {
+        /// The whole head, through the LF of its blank line.
+        var head: [UInt8]
+        /// The start line, without its line ending.
         var startLine: ArraySlice<UInt8>
-        var fieldLines: [ArraySlice<UInt8>]
+        /// Where the field lines begin in `head`.
+        var fieldsStart: Int
     }
 
-    /// Finds the end of the head; when found, consumes it and splits it into lines without their endings.
+    /// Finds the end of the head; when found, consumes it and finds its start line.
     private mutating func nextHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Lines? {
         let limit = min(buffer.readableBytes, maxHeadSize)
         let start = min(scanned, limit)
@@ -150,15 +154,11 @@ public struct HTTPHeadParser: Sendable {
         scanned = 0
         // The scan never looks past maxHeadSize bytes, so the head fits.
         let head = buffer.readBytes(length: headLength)!
-        var lines = head.split(separator: HTTPGrammar.lf, omittingEmptySubsequences: false)
-        // The last two elements are the blank line and the empty remainder after its LF.
-        lines.removeLast(2)
-        for index in lines.indices where lines[index].last == HTTPGrammar.cr {
-            lines[index] = lines[index].dropLast()
-        }
-        // A head holds at least two LFs, so at least one line is left; a stray CR in the start line
-        // fails its own validation.
-        return Lines(startLine: lines[0], fieldLines: Array(lines.dropFirst()))
+        // The head holds at least two LFs, so the start line ends at one; a stray CR in it fails its
+        // own validation. The field lines are split as they are parsed, without an array of lines.
+        let startEnd = head.firstIndex(of: HTTPGrammar.lf)!
+        let startLine = startEnd > 0 && head[startEnd - 1] == HTTPGrammar.cr ? head[..<(startEnd - 1)] : head[..<startEnd]
+        return Lines(head: head, startLine: startLine, fieldsStart: startEnd + 1)
     }
 
     // MARK: Pieces
@@ -177,19 +177,42 @@ public struct HTTPHeadParser: Sendable {
         byte == HTTPGrammar.htab || (byte >= 0x20 && byte != 0x7F)
     }
 
-    private static func parseFields(_ lines: [ArraySlice<UInt8>]) throws(HTTPParseError) -> HTTPFields {
-        var fields = HTTPFields()
-        for line in lines {
-            // A line starting with whitespace is obsolete line folding.
-            guard let colon = line.firstIndex(of: HTTPGrammar.colon) else { throw .malformedHeader }
-            let name = line[..<colon]
-            guard HTTPGrammar.isToken(name) else { throw .malformedHeader }
-            var value = line[line.index(after: colon)...]
-            while let first = value.first, first == HTTPGrammar.sp || first == HTTPGrammar.htab { value = value.dropFirst() }
-            while let last = value.last, last == HTTPGrammar.sp || last == HTTPGrammar.htab { value = value.dropLast() }
-            guard value.allSatisfy(isFieldValueByte) else { throw .malformedHeader }
-            fields.add(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    /// The field lines of `lines`, up to the blank line that ends the head.
+    private static func parseFields(of lines: Lines) throws(HTTPParseError) -> HTTPFields {
+        let parsed = lines.head.withUnsafeBufferPointer { head in
+            Result { () throws(HTTPParseError) -> HTTPFields in
+                // One field per LF after the start line, but for the blank line's: sized exactly, as
+                // a connection keeps its request.
+                var newlines = 0
+                for byte in head[lines.fieldsStart...] where byte == HTTPGrammar.lf { newlines += 1 }
+                var fields = HTTPFields(minimumCapacity: newlines - 1)
+                var lineStart = lines.fieldsStart
+                while true {
+                    // The head ends with its blank line's LF, so every line has one.
+                    var lineEnd = lineStart
+                    while head[lineEnd] != HTTPGrammar.lf { lineEnd += 1 }
+                    let next = lineEnd + 1
+                    if lineEnd > lineStart && head[lineEnd - 1] == HTTPGrammar.cr { lineEnd -= 1 }
+                    // The first empty line is the blank line: the scan stopped at the first one.
+                    if lineEnd == lineStart { return fields }
+                    try parseField(UnsafeBufferPointer(rebasing: head[lineStart..<lineEnd]), into: &fields)
+                    lineStart = next
+                }
+            }
         }
-        return fields
+        return try parsed.get()
+    }
+
+    private static func parseField(_ line: UnsafeBufferPointer<UInt8>, into fields: inout HTTPFields) throws(HTTPParseError) {
+        // A line starting with whitespace is obsolete line folding.
+        guard let colon = line.firstIndex(of: HTTPGrammar.colon) else { throw .malformedHeader }
+        let name = line[..<colon]
+        guard HTTPGrammar.isToken(name) else { throw .malformedHeader }
+        var value = line[line.index(after: colon)...]
+        while let first = value.first, first == HTTPGrammar.sp || first == HTTPGrammar.htab { value = value.dropFirst() }
+        while let last = value.last, last == HTTPGrammar.sp || last == HTTPGrammar.htab { value = value.dropLast() }
+        guard value.allSatisfy(isFieldValueByte) else { throw .malformedHeader }
+        fields.add(String(decoding: UnsafeBufferPointer(rebasing: name), as: UTF8.self),
+                   String(decoding: UnsafeBufferPointer(rebasing: value), as: UTF8.self))
     }
 }

@@ -10,8 +10,15 @@ public enum WebSocketAccept {
     ///
     /// For the RFC's example key `dGhlIHNhbXBsZSBub25jZQ==` this is `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
     public static func value(forKey key: String) -> String {
-        Base64.encode(Insecure.SHA1.hash(data: Array((key + guid).utf8)))
+        // Hashed in two parts, without concatenating: a server does this for every handshake.
+        var sha1 = Insecure.SHA1()
+        var key = key
+        key.withUTF8 { sha1.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        guidBytes.withUnsafeBytes { sha1.update(bufferPointer: $0) }
+        return sha1.finalize().withUnsafeBytes { Base64.encode($0) }
     }
+
+    private static let guidBytes = Array(guid.utf8)
 }
 
 /// How a server picks the subprotocol it speaks from those a client offers in `Sec-WebSocket-Protocol`.

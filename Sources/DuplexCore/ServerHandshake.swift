@@ -96,19 +96,20 @@ public enum ServerHandshake {
         guard request.version >= .http1_1, request.version.major == 1 else {
             throw .unsupportedHTTPVersion(request.version)
         }
-        let hosts = headers.values("Host")
-        guard let host = hosts.first else { throw .missingHost }
+        let hosts = headers.firstValue("Host")
+        guard let host = hosts.value else { throw .missingHost }
         guard hosts.count == 1 else { throw .multipleHosts }
         guard headers.containsToken("Upgrade", "websocket") else { throw .notWebSocketUpgrade }
         guard headers.containsToken("Connection", "upgrade") else { throw .missingConnectionUpgrade }
-        let keys = headers.values("Sec-WebSocket-Key")
-        guard let rawKey = keys.first else { throw .missingKey }
+        let keys = headers.firstValue("Sec-WebSocket-Key")
+        guard let rawKey = keys.value else { throw .missingKey }
         guard keys.count == 1 else { throw .duplicateKey }
-        let key = String(HTTPGrammar.trimmingOWS(Substring(rawKey)))
+        let trimmedKey = HTTPGrammar.trimmingOWS(Substring(rawKey))
+        let key = trimmedKey.utf8.count == rawKey.utf8.count ? rawKey : String(trimmedKey)
         guard let decoded = Base64.decode(key), decoded.count == 16 else { throw .invalidKey(rawKey) }
-        let versions = headers.values("Sec-WebSocket-Version")
-        guard versions.count == 1, let version = versions.first, HTTPGrammar.trimmingOWS(Substring(version)) == "13" else {
-            throw .unsupportedWebSocketVersion(versions.isEmpty ? nil : versions.joined(separator: ", "))
+        let versions = headers.firstValue("Sec-WebSocket-Version")
+        guard versions.count == 1, let version = versions.value, HTTPGrammar.trimmingOWS(Substring(version)) == "13" else {
+            throw .unsupportedWebSocketVersion(versions.count == 0 ? nil : headers.values("Sec-WebSocket-Version").joined(separator: ", "))
         }
         let extensions: [WebSocketExtension]
         do {

@@ -203,6 +203,29 @@ import Testing
         #expect(buffer.readString(length: buffer.readableBytes) == "HTTP/1.1 101 Switching Protocols\r\n\r\n")
     }
 
+    @Test func writesOtherVersionsAndStatuses() {
+        var buffer = ByteBuffer()
+        HTTPResponseHead(version: HTTPVersion(major: 1, minor: 0), status: 404).write(into: &buffer)
+        #expect(buffer.readString(length: buffer.readableBytes) == "HTTP/1.0 404 Not Found\r\n\r\n")
+        HTTPResponseHead(status: 1000, reason: "Odd").write(into: &buffer)
+        #expect(buffer.readString(length: buffer.readableBytes) == "HTTP/1.1 1000 Odd\r\n\r\n")
+        HTTPResponseHead(status: 599, reason: "").write(into: &buffer)
+        #expect(buffer.readString(length: buffer.readableBytes) == "HTTP/1.1 599 \r\n\r\n")
+    }
+
+    /// Names compare equal across the case of letters only: bytes 0x20 apart that are not letters
+    /// ("[" and "{", "@" and "`") differ, in native strings and in bridged or small ones alike.
+    @Test(arguments: [
+        ("Sec-WebSocket-Key", "sec-websocket-key", true), ("HOST", "host", true), ("host", "hosts", false),
+        ("a[", "a{", false), ("@x", "`x", false), ("X-Ab", "x-aB", true), ("X-Ab", "x-aC", false),
+        ("é", "É", false), ("", "", true),
+    ])
+    func fieldNamesFoldASCIILettersOnly(a: String, b: String, equal: Bool) {
+        let fields = HTTPFields([(a, "v")])
+        #expect(fields.contains(b) == equal)
+        #expect(fields.values(String(decoding: Array(b.utf8), as: UTF8.self)) == (equal ? ["v"] : []))
+    }
+
     @Test func writtenHeadsParseBack() throws {
         let request = HTTPRequestHead(method: "GET", target: "/p?q", headers: ["Host": "h", "X": "1", "x": "2"])
         var buffer = ByteBuffer()

@@ -1,4 +1,5 @@
 import DuplexCore
+import Foundation
 import NIOCore
 import Testing
 
@@ -22,6 +23,23 @@ import Testing
         var headers = validHeaders()
         edit(&headers)
         return HTTPRequestHead(method: method, target: "/chat", version: version, headers: headers)
+    }
+
+    /// Base64 agrees with Foundation's for every length of input up to 64 bytes, both ways.
+    @Test func base64MatchesFoundation() {
+        for length in 0...64 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) }
+            let expected = Data(bytes).base64EncodedString()
+            #expect(Base64.encode(bytes) == expected)
+            #expect(Base64.decode(expected) == bytes)
+        }
+    }
+
+    /// Padding only at the end and at most two; bits past the data must be zero; nothing but the
+    /// alphabet.
+    @Test(arguments: ["=AAA", "AA=A", "A===", "====", "AAA", "AAAAA", "AB==", "AAB=", "AA==AAAA", "AAA-", "AA\u{00E9}"])
+    func base64RejectsNonCanonicalInput(text: String) {
+        #expect(Base64.decode(text) == nil)
     }
 
     static func expectRejection(_ request: HTTPRequestHead, _ error: HandshakeError, status: Int,
@@ -161,8 +179,11 @@ import Testing
     }
 
     @Test func keyLengthBoundaries() throws {
-        // 15 and 17 byte encodings are what they claim to be.
-        #expect("AAAAAAAAAAAAAAAAAAAA".count == 20)
+        // 15 and 17 byte encodings are what they claim to be, and 16 is accepted, trimmed.
+        #expect(Base64.decode("AAAAAAAAAAAAAAAAAAAA")?.count == 15)
+        #expect(Base64.decode("AAAAAAAAAAAAAAAAAAAAAAA=")?.count == 17)
+        #expect(try ServerHandshake.validate(Self.request { $0["Sec-WebSocket-Key"] = " AAAAAAAAAAAAAAAAAAAAAA==\t" }).key
+            == "AAAAAAAAAAAAAAAAAAAAAA==")
         #expect(try ServerHandshake.validate(Self.request { $0["Sec-WebSocket-Key"] = "AAAAAAAAAAAAAAAAAAAAAA==" }).key
             == "AAAAAAAAAAAAAAAAAAAAAA==")
     }

@@ -70,6 +70,42 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(wire)
     }
 
+    // MARK: opening handshake
+
+    // What a server does with a browser's request, short of the socket: parse the head, validate it,
+    // build the 101 and write it out.
+    let request = ByteBuffer(string: """
+        GET /chat?room=1 HTTP/1.1\r
+        Host: example.com:8080\r
+        User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r
+        Accept: */*\r
+        Accept-Language: en-US,en;q=0.5\r
+        Accept-Encoding: gzip, deflate, br, zstd\r
+        Sec-WebSocket-Version: 13\r
+        Origin: https://example.com\r
+        Sec-WebSocket-Extensions: permessage-deflate\r
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
+        Connection: keep-alive, Upgrade\r
+        Pragma: no-cache\r
+        Cache-Control: no-cache\r
+        Upgrade: websocket\r
+        \r
+
+        """)
+    Benchmark("Server handshake: parse, validate, write the 101") { benchmark in
+        var response = ByteBuffer()
+        response.reserveCapacity(256)
+        for _ in benchmark.scaledIterations {
+            var parser = HTTPHeadParser()
+            var bytes = request
+            guard let head = try parser.parseRequest(&bytes) else { return benchmark.error("incomplete head") }
+            let accepted = try ServerHandshake.validate(head)
+            response.clear()
+            ServerHandshake.response(accepting: accepted, subprotocol: nil).write(into: &response)
+            blackHole(response)
+        }
+    }
+
     // MARK: masking
 
     for size in [32, 16384, 1 << 20] {
