@@ -5,6 +5,9 @@ public import NIOCore
 import NIOConcurrencyHelpers
 public import NIOPosix
 public import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A WebSocket server on SwiftNIO.
 ///
@@ -156,17 +159,28 @@ public final class WebSocketServer: Service, Sendable {
             handshakeTimeout: configuration.handshakeTimeout, maxHandshakeSize: configuration.maxHandshakeSize,
             logger: logger, corksLastWrite: configuration.tls == nil,
             onOpen: { [handler] connection in Self.open(connection, handler: handler) })
-        let channel = try await ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // No Nagle delay for small frames. Linux copies TCP_NODELAY from the listening socket to
             // every accepted one, which saves a system call per connection; elsewhere each child
             // sets it below.
             .serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let deferAccept = Self.deferAccept {
+            // A client speaks first (its request, or a TLS ClientHello): the kernel hands over a
+            // connection once its first bytes are in, so accepting it and reading the request take
+            // one turn of the loop instead of two. One that stays silent waits in the kernel, up to
+            // the handshake timeout, and is then accepted and timed out like any other.
+            let seconds = max(1, (configuration.handshakeTimeout.nanoseconds + 999_999_999) / 1_000_000_000)
+            bootstrap = bootstrap.serverChannelOption(deferAccept, value: SocketOptionValue(min(seconds, Int64(Int32.max))))
+        }
+        let channel = try await bootstrap
             .childChannelInitializer { [weak self] channel in
                 guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
-                    guard self.track(channel) else { throw ChannelError.ioOnClosedChannel }
+                    guard self.register(channel) else { throw ChannelError.ioOnClosedChannel }
+                    let (admission, counted) = self.admit(channel)
+                    self.releaseOnClose(channel, counted: counted)
                     // Set here, synchronously: as child channel options each would cost a future.
                     if let options = channel.syncOptions {
                         #if !os(Linux)
@@ -182,7 +196,7 @@ public final class WebSocketServer: Service, Sendable {
                     if let tls = self.configuration.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
                     }
-                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings, admission: self.admit(channel)))
+                    try channel.pipeline.syncOperations.addHandler(WebSocketChannelHandler(settings, admission: admission))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -237,17 +251,33 @@ public final class WebSocketServer: Service, Sendable {
         }
     }
 
+    /// `TCP_DEFER_ACCEPT` on Linux, nil elsewhere.
+    private static let deferAccept: ChannelOptions.Types.SocketOption? = {
+        #if os(Linux)
+        ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_DEFER_ACCEPT)))
+        #else
+        nil
+        #endif
+    }()
+
     private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
-    private func track(_ channel: any Channel) -> Bool {
-        let id = ObjectIdentifier(channel)
-        let accepted = state.withLockedValue { state in
+    /// Adds a connection to those shutdown waits for, unless the server is shutting down.
+    private func register(_ channel: any Channel) -> Bool {
+        state.withLockedValue { state in
             if state.shuttingDown { return false }
-            state.connections[id] = channel
+            state.connections[ObjectIdentifier(channel)] = channel
             return true
         }
-        guard accepted else { return false }
-        channel.closeFuture.whenComplete { [weak self] _ in
+    }
+
+    /// Once the channel closes: forgets it, releases its count when `counted` (with its address key,
+    /// or nil for a trusted proxy's connection), and wakes shutdown when it was the last. One callback
+    /// for both, as every connection registers it.
+    private func releaseOnClose(_ channel: any Channel, counted: ClientAddressKey??) {
+        let id = ObjectIdentifier(channel)
+        channel.closeFuture.whenComplete { [weak self, counter = gate.counter] _ in
+            if let counted { counter.release(counted) }
             guard let self else { return }
             let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
                 state.connections[id] = nil
@@ -257,24 +287,23 @@ public final class WebSocketServer: Service, Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
-        return true
     }
 
     /// Counts a new connection against the limits, for its TCP peer's address unless that is a
-    /// trusted proxy; says how it was counted, or the refusal it gets once its request arrives.
-    private func admit(_ channel: any Channel) -> WebSocketChannelHandler.EarlyAdmission {
+    /// trusted proxy; says how it was counted, or the refusal it gets once its request arrives, and
+    /// what to release when it closes (nil when it was not counted).
+    private func admit(_ channel: any Channel) -> (WebSocketChannelHandler.EarlyAdmission, counted: ClientAddressKey??) {
         let peer = channel.remoteAddress
         let key = gate.isTrustedProxy(peer) ? nil : ClientAddressKey(peer)
         switch gate.counter.admit(key) {
         case .admitted:
-            channel.closeFuture.whenComplete { [counter = gate.counter] _ in counter.release(key) }
-            return .counted(peerAddress: key != nil)
+            return (.counted(peerAddress: key != nil), .some(key))
         case .serverFull:
             logger.notice("refusing a connection: server full", metadata: ["limit": "\(configuration.limits.maxConnections)"])
-            return .refused(status: 503, reason: "the server is at its connection limit")
+            return (.refused(status: 503, reason: "the server is at its connection limit"), nil)
         case .addressFull(let key):
             logger.notice("refusing a connection: address over its limit", metadata: ["address": "\(key)"])
-            return .refused(status: 429, reason: "too many connections from \(key)")
+            return (.refused(status: 429, reason: "too many connections from \(key)"), nil)
         }
     }
 

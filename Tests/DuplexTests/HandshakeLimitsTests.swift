@@ -58,6 +58,30 @@ import Testing
         await server.shutdown()
     }
 
+    /// On Linux the kernel holds a connection until its client speaks (TCP_DEFER_ACCEPT): a silent
+    /// one costs the server nothing until it sends its request, is then served, and one that stays
+    /// silent is still dropped once the deferral and then the handshake timeout have passed.
+    @Test func silentConnectionsWaitInTheKernelAndAreStillDropped() async throws {
+        #if os(Linux)
+        let (server, port) = try await limits.server(ServerLimits(), handshakeTimeout: .seconds(1))
+        let late = try await RawTCPClient.connect(port: port)
+        let silent = try await RawTCPClient.connect(port: port)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(server.connectionCount == 0, "a connection that has sent nothing is not accepted yet")
+        try await late.send(upgradeRequest())
+        for _ in 0..<100 where !late.received.readableBytesView.starts(with: "HTTP/1.1 101".utf8) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(String(buffer: late.received).statusLine == "HTTP/1.1 101 Switching Protocols")
+        let start = ContinuousClock.now
+        try await silent.channel.closeFuture.get()
+        #expect(ContinuousClock.now - start < .seconds(20), "the silent connection was dropped")
+        #expect(silent.received.readableBytes == 0)
+        late.channel.close(promise: nil)
+        await server.shutdown()
+        #endif
+    }
+
     /// The 503 of the total limit, read off the wire: status, `Retry-After` and reason.
     @Test func totalLimitRefusalCarriesRetryAfterAndItsReason() async throws {
         let (server, port) = try await limits.server(ServerLimits(maxConnections: 2, retryAfter: .seconds(3)))
