@@ -205,7 +205,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             connection.receive(bytes)
         case .handshaking(var parser, var buffer):
             state = .done  // drop the buffer's other reference so appending does not copy
-            buffer.writeImmutableBuffer(bytes)
+            if buffer.readableBytes == 0 {
+                // The usual case, a request in one read: parse the read itself, without a copy.
+                buffer = bytes
+            } else {
+                buffer.writeImmutableBuffer(bytes)
+            }
             handshakeRead(context: context, parser: &parser, buffer: &buffer)
         case .admitting(var admitting):
             state = .done

@@ -73,14 +73,19 @@ public struct HTTPHeadParser: Sendable {
     ///   but invalid head (whose bytes are then consumed).
     public mutating func parseRequest(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> HTTPRequestHead? {
         guard let lines = try nextHead(&buffer) else { return nil }
-        let parts = lines.startLine.split(separator: HTTPGrammar.sp, omittingEmptySubsequences: false)
-        guard parts.count == 3, HTTPGrammar.isToken(parts[0]),
-              !parts[1].isEmpty, parts[1].allSatisfy({ (0x21...0x7E).contains($0) })
+        // method SP request-target SP HTTP-version: exactly two spaces.
+        let line = lines.startLine
+        guard let firstSpace = line.firstIndex(of: HTTPGrammar.sp),
+              let secondSpace = line[(firstSpace + 1)...].firstIndex(of: HTTPGrammar.sp),
+              !line[(secondSpace + 1)...].contains(HTTPGrammar.sp)
         else { throw .malformedRequestLine }
-        guard let version = Self.parseVersion(parts[2]) else { throw .malformedRequestLine }
+        let method = line[..<firstSpace], target = line[(firstSpace + 1)..<secondSpace]
+        guard HTTPGrammar.isToken(method), !target.isEmpty, target.allSatisfy({ (0x21...0x7E).contains($0) })
+        else { throw .malformedRequestLine }
+        guard let version = Self.parseVersion(line[(secondSpace + 1)...]) else { throw .malformedRequestLine }
         guard version.major == 1 else { throw .unsupportedVersion }
         return HTTPRequestHead(
-            method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
+            method: String(decoding: method, as: UTF8.self), target: String(decoding: target, as: UTF8.self),
             version: version, headers: try Self.parseFields(of: lines))
     }
 
