@@ -471,23 +471,23 @@ public final class WebSocketConnection {
             let size = frame.header.encodedSize + frame.payload.readableBytes
             bytesQueued += size
             bytesSinceFlush += size
-            if frame.payload.readableBytes > Self.coalesceLimit, frame.header.prepend(to: &frame.payload) {
-                if output.readableBytes > 0 {
-                    context.write(NIOAny(output), promise: nil)
-                    output = ByteBuffer()
-                }
-                context.write(NIOAny(frame.payload), promise: nil)
+            let small = frame.payload.readableBytes <= Self.coalesceLimit
+            // A small frame is copied into the output buffer. A large payload goes as it is, with its
+            // header in front of it when it has room there, else at the end of the output buffer
+            // written just before it.
+            if small || !frame.header.prepend(to: &frame.payload) {
+                if output.capacity == 0 { output = context.channel.allocator.buffer(capacity: 256) }
+                frame.header.write(into: &output)
+            }
+            if small {
+                output.writeImmutableBuffer(frame.payload)
                 continue
             }
-            if output.capacity == 0 { output = context.channel.allocator.buffer(capacity: 256) }
-            frame.header.write(into: &output)
-            if frame.payload.readableBytes <= Self.coalesceLimit {
-                output.writeImmutableBuffer(frame.payload)
-            } else {
+            if output.readableBytes > 0 {
                 context.write(NIOAny(output), promise: nil)
                 output = ByteBuffer()
-                context.write(NIOAny(frame.payload), promise: nil)
             }
+            context.write(NIOAny(frame.payload), promise: nil)
         }
     }
 
