@@ -264,16 +264,28 @@ import Testing
 }
 
 @Suite struct MaskingTests {
+    /// Every length up to past two of the 128-byte rounds (so each of the vector, 8-byte and byte
+    /// tails runs alone and after the others), at every key phase, in place and into another buffer.
     @Test func maskingIsAnInvolutionAtEveryOffsetAndLength() {
         let key = MaskingKey(0xde, 0xad, 0xbe, 0xef)
-        for length in 0..<70 {
+        for length in 0..<300 {
             let original = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
-            var buffer = ByteBuffer(bytes: original)
-            buffer.applyMask(key)
-            let expected = original.enumerated().map { $0.element ^ key[$0.offset] }
-            #expect(buffer.bytes == expected)
-            buffer.applyMask(key)
-            #expect(buffer.bytes == original)
+            for phase in 0..<4 {
+                let expected = original.enumerated().map { $0.element ^ key[$0.offset + phase] }
+                var buffer = ByteBuffer(bytes: original)
+                buffer.applyMask(key, offset: phase)
+                #expect(buffer.bytes == expected, "length \(length), phase \(phase)")
+                buffer.applyMask(key, offset: phase)
+                #expect(buffer.bytes == original)
+                var copied = [UInt8](repeating: 0, count: length)
+                original.withUnsafeBytes { source in
+                    copied.withUnsafeMutableBytes { destination in
+                        guard let from = source.baseAddress, let to = destination.baseAddress else { return }
+                        key.apply(from: from, to: to, count: length, offset: phase)
+                    }
+                }
+                #expect(copied == expected, "copy, length \(length), phase \(phase)")
+            }
         }
     }
 
