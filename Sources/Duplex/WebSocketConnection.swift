@@ -57,6 +57,10 @@ public final class WebSocketConnection {
     /// The connection's channel, for the library's tests of socket options.
     package var channel: any Channel { context.channel }
     private var output: ByteBuffer
+    /// The last buffer for the channel, held back until the next one or the flush: the flush's
+    /// promise then rides on it instead of on an empty marker buffer (an entry in the channel's
+    /// queue, and an empty iovec in the system call, per flush).
+    private var heldWrite: ByteBuffer?
     private var flushScheduled = false
     private var closeTimer: Scheduled<Void>?
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
@@ -454,13 +458,10 @@ public final class WebSocketConnection {
         tally.messagesOut += 1
         tally.bytesOut += message.data.readableBytes
         drainOutbound()  // what was sent before goes first
-        if output.readableBytes > 0 {
-            context.write(NIOAny(output), promise: nil)
-            output = ByteBuffer()
-        }
         bytesQueued += frame.readableBytes
         bytesSinceFlush += frame.readableBytes
-        context.write(NIOAny(frame), promise: nil)
+        holdOutput()
+        hold(frame)
         scheduleFlush()
     }
 
@@ -483,12 +484,22 @@ public final class WebSocketConnection {
                 output.writeImmutableBuffer(frame.payload)
                 continue
             }
-            if output.readableBytes > 0 {
-                context.write(NIOAny(output), promise: nil)
-                output = ByteBuffer()
-            }
-            context.write(NIOAny(frame.payload), promise: nil)
+            holdOutput()
+            hold(frame.payload)
         }
+    }
+
+    /// Hands the channel the buffer held before, and holds `buffer` instead.
+    private func hold(_ buffer: ByteBuffer) {
+        if let heldWrite { context.write(NIOAny(heldWrite), promise: nil) }
+        heldWrite = buffer
+    }
+
+    /// Holds the coalesced frames, if there are some.
+    private func holdOutput() {
+        guard output.readableBytes > 0 else { return }
+        hold(output)
+        output = ByteBuffer()
     }
 
     private func writeOutbound() {
@@ -516,14 +527,11 @@ public final class WebSocketConnection {
         tally.report(to: settings.metrics)
         let promise = eventLoop.makePromise(of: Void.self)
         // The last write carries the promise, which completes once it and everything before it are
-        // written: the coalesced frames when there are some, else an empty marker (which would cost
-        // the system call an empty iovec, and the channel an entry in its queue).
-        if output.readableBytes > 0 {
-            context.writeAndFlush(NIOAny(output), promise: promise)
-            output = ByteBuffer()
-        } else {
-            context.writeAndFlush(NIOAny(ByteBuffer()), promise: promise)
-        }
+        // written. Something is always held here, since bytes were queued since the last flush;
+        // the empty buffer is only a fallback.
+        holdOutput()
+        context.writeAndFlush(NIOAny(heldWrite ?? ByteBuffer()), promise: promise)
+        heldWrite = nil
         promise.futureResult.assumeIsolated().whenComplete { [self] _ in
             bytesQueued -= flushed
         }

@@ -104,13 +104,15 @@ func clientFrame(fin: Bool = true, rsv: UInt8 = 0, opcode: UInt8, payload: ByteB
     return buffer
 }
 
-/// Starts an echo server on a free port (callback API) and stops it when `body` returns.
+/// Starts an echo server on a free port (callback API) and stops it when `body` returns. `onMessage`
+/// replaces the echo.
 func withEchoServer<T>(_ configuration: WebSocketServer.Configuration = .init(port: 0),
+                       onMessage: @escaping @Sendable (WebSocketConnection, WebSocketMessage) -> Void = { ws, message in try? ws.send(message) },
                        _ body: (WebSocketServer, Int) async throws -> T) async throws -> T {
     var configuration = configuration
     configuration.port = 0
     let server = WebSocketServer(configuration: configuration, handler: .callbacks { ws in
-        ws.onMessage = { ws, message in try? ws.send(message) }
+        ws.onMessage = onMessage
     })
     let address = try await server.start()
     do {

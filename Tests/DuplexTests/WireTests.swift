@@ -32,6 +32,42 @@ import Testing
         }
     }
 
+    /// One callback's replies, written in one flush, mix the three ways a frame goes to the channel:
+    /// copied into the output buffer (up to 512 bytes), a large payload with its header written in
+    /// front of it (the received message, echoed), and a large one with no room there (a new
+    /// buffer, its header in the output buffer). They reach the wire whole and in the order sent.
+    /// (The echo shares its storage with the message the callback holds, so its header goes beside
+    /// it; the last large one has room in front and no other holder, so its header goes there.)
+    @Test func repliesOfEveryKindKeepTheirOrder() async throws {
+        let received = ByteBuffer(bytes: (0..<2000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try await withEchoServer(onMessage: { ws, message in
+            try? ws.send(text: "first")
+            try? ws.send(message)
+            try? ws.send(binary: ByteBuffer(repeating: 0xAB, count: 3000))
+            try? ws.send(text: "between")
+            try? ws.send(binary: ByteBuffer(repeating: 0xCD, count: 700))
+            var roomInFront = ByteBuffer()
+            roomInFront.reserveCapacity(1014)
+            roomInFront.moveWriterIndex(to: 14)
+            roomInFront.moveReaderIndex(to: 14)
+            roomInFront.writeRepeatingByte(0xEF, count: 1000)
+            try? ws.send(binary: roomInFront)
+            try? ws.send(text: "last")
+        }) { _, port in
+            let client = try await RawTCPClient.connect(port: port)
+            var bytes = ByteBuffer(string: upgradeRequest())
+            bytes.writeImmutableBuffer(clientFrame(opcode: 2, payload: received))
+            try await client.send(bytes)
+            let all = try await client.waitUntil { ((try? framesAfterHead($0).frames.count) ?? 0) >= 7 }
+            let frames = try framesAfterHead(all).frames
+            #expect(frames.map(\.opcode) == [.text, .binary, .binary, .text, .binary, .binary, .text])
+            #expect(frames.map(\.payload) == [ByteBuffer(string: "first"), received, ByteBuffer(repeating: 0xAB, count: 3000),
+                                               ByteBuffer(string: "between"), ByteBuffer(repeating: 0xCD, count: 700),
+                                               ByteBuffer(repeating: 0xEF, count: 1000), ByteBuffer(string: "last")])
+            client.close()
+        }
+    }
+
     @Test func plainHTTPRequestGets426() async throws {
         try await withEchoServer { _, port in
             let client = try await RawTCPClient.connect(port: port)
