@@ -190,7 +190,7 @@ public final class WebSocketServer: Service, Sendable {
                         // NIO keeps a channel's last read buffer for the next read, sized by this
                         // allocator. Its default starts at 2 KiB, which an idle connection then holds
                         // for nothing; 512 bytes fits most opening handshakes, and the buffer still
-                        // doubles on every full read, up to 64 KiB.
+                        // doubles on every full read, up to 256 KiB (see `receiveBuffers`).
                         try options.setOption(.recvAllocator, value: Self.receiveBuffers)
                     }
                     if let tls = self.configuration.tls {
@@ -260,7 +260,12 @@ public final class WebSocketServer: Service, Sendable {
         #endif
     }()
 
-    private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+    /// Read buffers start at 512 bytes and double on each full read up to 256 KiB. Only a connection
+    /// that keeps its reads full grows its buffer, and it keeps the largest one until it closes.
+    /// NIO's own limit is 64 KiB. A client that keeps 64 KiB of frames in flight sends a few bytes
+    /// more than that, which then take two reads and split the last frame across them. With the
+    /// larger limit, one read a round (measured in `Docs/PERFORMANCE.md`).
+    private static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 256 << 10)
 
     /// Adds a connection to those shutdown waits for, unless the server is shutting down.
     private func register(_ channel: any Channel) -> Bool {
