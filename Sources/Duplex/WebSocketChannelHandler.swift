@@ -453,8 +453,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         try? connection.close(code: code, reason: reason, now: .now())
         var buffer = context.channel.allocator.buffer(capacity: 128)
         while let frame = connection.nextOutboundFrame() {
-            frame.header.write(into: &buffer)
-            buffer.writeImmutableBuffer(frame.payload)
+            frame.header.write(into: &buffer, payload: frame.payload)
         }
         if case .client(_, let onFailure) = settings.role { onFailure(error) }
         context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -437,7 +437,8 @@ public enum ConnectionEvent: Sendable, Hashable {
 
 /// A frame ready for the wire: its header and its payload (already masked on a client).
 public struct OutboundFrame: Sendable, Hashable {
-    /// The header; write it with ``FrameHeader/write(into:)`` before the payload.
+    /// The header; write it with ``FrameHeader/write(into:)`` before the payload, or both with
+    /// ``FrameHeader/write(into:payload:)``.
     public var header: FrameHeader
     /// The payload as it goes on the wire.
     public var payload: ByteBuffer

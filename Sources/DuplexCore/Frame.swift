@@ -129,6 +129,23 @@ public struct FrameHeader: Sendable, Hashable {
         return written != nil
     }
 
+    /// The whole frame in one new buffer of its exact size: this header, then `payload` as it goes
+    /// on the wire (already masked when the header has a key).
+    @inlinable
+    public func encoded(payload: ByteBuffer) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(encodedSize + payload.readableBytes)
+        write(into: &frame, payload: payload)
+        return frame
+    }
+
+    /// Writes this header, then `payload` as it goes on the wire, at the end of `buffer`.
+    @inlinable
+    public func write(into buffer: inout ByteBuffer, payload: ByteBuffer) {
+        write(into: &buffer)
+        buffer.writeImmutableBuffer(payload)
+    }
+
     /// Writes the header in wire form, always with the shortest payload-length form.
     @inlinable
     public func write(into buffer: inout ByteBuffer) {

@@ -126,12 +126,8 @@ public final class Channels: Sendable {
     private func deliver(_ message: WebSocketMessage, to channel: String) {
         let members = membership.withLockedValue { $0.byChannel[channel].map { Array($0.values) } } ?? []
         guard !members.isEmpty else { return }
-        var frame = ByteBuffer()
-        let header = FrameHeader(fin: true, opcode: message.kind == .text ? .text : .binary, maskingKey: nil,
-                                 payloadLength: message.data.readableBytes)
-        frame.reserveCapacity(header.encodedSize + message.data.readableBytes)
-        header.write(into: &frame)
-        frame.writeImmutableBuffer(message.data)
+        let frame = FrameHeader(fin: true, opcode: message.kind == .text ? .text : .binary, maskingKey: nil,
+                                payloadLength: message.data.readableBytes).encoded(payload: message.data)
         let byLoop = Dictionary(grouping: members) { ObjectIdentifier($0.eventLoop) }
         for group in byLoop.values {
             group[0].eventLoop.execute { [frame] in

@@ -171,14 +171,9 @@ final class FrameEchoDriver: ChannelInboundHandler, ChannelEchoDriver {
     /// A client's frame: `payload` masked with a random key of its own, after its header.
     static func maskedFrame(_ opcode: Opcode, payload: ByteBuffer) -> ByteBuffer {
         let key = MaskingKey.random()
-        let header = FrameHeader(opcode: opcode, maskingKey: key, payloadLength: payload.readableBytes)
-        var frame = ByteBuffer()
-        frame.reserveCapacity(header.encodedSize + payload.readableBytes)
-        header.write(into: &frame)
         var payload = payload
         payload.applyMask(key)
-        frame.writeBuffer(&payload)
-        return frame
+        return FrameHeader(opcode: opcode, maskingKey: key, payloadLength: payload.readableBytes).encoded(payload: payload)
     }
 
     private func sendOne() {

@@ -72,6 +72,25 @@ import Testing
         }
     }
 
+    /// `FrameHeader.encoded(payload:)` puts the header and the wire payload in one buffer of exactly
+    /// their size, which decodes to the same frame, masked or not.
+    @Test func encodedFramesDecodeToTheirHeaderAndPayload() throws {
+        let key = MaskingKey(0x0f, 0x1e, 0x2d, 0x3c)
+        for length in [0, 125, 126, 65536] {
+            let payload = ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+            for maskingKey in [nil, key] {
+                var onTheWire = payload
+                if let maskingKey { onTheWire.applyMask(maskingKey) }
+                let header = FrameHeader(fin: false, opcode: .binary, maskingKey: maskingKey, payloadLength: length)
+                let frame = header.encoded(payload: onTheWire)
+                #expect(frame.readableBytes == header.encodedSize + length)
+                let decoded = try decodeAll(Array(frame.readableBytesView), masked: maskingKey != nil)
+                #expect(decoded.map(\.header) == [header])
+                #expect(decoded.map(\.payload) == [payload])
+            }
+        }
+    }
+
     @Test func rejectsNonMinimalLengths() {
         #expect(throws: ProtocolError.nonMinimalLength) { try decodeAll([0x82, 0x7E, 0x00, 0x7D], masked: false) }
         #expect(throws: ProtocolError.nonMinimalLength) { try decodeAll([0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF], masked: false) }
