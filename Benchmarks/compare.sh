@@ -33,6 +33,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH_DIR="$ROOT/Benchmarks"
+# shellcheck source=common.sh
+. "$BENCH_DIR/common.sh"
 BUILD="$BENCH_DIR/.build-peers"
 DURATION="${DURATION:-3}"
 DRIVER="${DRIVER:-frames}"
@@ -116,9 +118,7 @@ server_command() {
     duplex)
       local compression="--no-compression"
       [ -n "$deflate" ] && compression=""
-      echo "$DUPLEX serve --host 127.0.0.1 --port $port --max-message-rate 0 --max-message-size $((16 << 20)) \
-        --max-connections 100000 --max-connections-per-address 100000 --ping-interval 0 --no-json-pings \
-        --threads 1 --log-level error $compression" ;;
+      echo "$DUPLEX serve --host 127.0.0.1 --port $port ${DUPLEX_SERVE_ARGS[*]} $compression" ;;
     nio-websocket) echo "$SWIFT_PEERS/nio-websocket-echo $port" ;;
     nio-tcp) echo "$SWIFT_PEERS/nio-tcp-echo $port" ;;
     hummingbird) echo "$SWIFT_PEERS/hummingbird-echo $port $deflate" ;;
@@ -187,7 +187,6 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # record NAME WORKLOAD VALUE UNIT SERVER_CPU% BENCH_CPU% DETAIL
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
-json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # Runs `duplex bench` pinned to BENCH_CPU; leaves its JSON in $OUT/last.json and the CPU shares in
 # BENCH_SHARE / SERVER_SHARE (percent of one core). The server's share is taken over the measured window:

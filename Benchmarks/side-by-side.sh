@@ -12,6 +12,8 @@
 # `duplex` that generates the load (default: the first build); SERVER_CPU (0), BENCH_CPU (1).
 # Each round starts the two in the other order. Prints each round's rates and B ÷ A, then the median.
 set -euo pipefail
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 [ $# -eq 2 ] || { echo "usage: $0 DUPLEX_A DUPLEX_B" >&2; exit 2; }
 A="$1" B="$2"
@@ -22,9 +24,8 @@ PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
 
 serve() {  # binary port
-  taskset -c "$SERVER_CPU" "$1" serve --host 127.0.0.1 --port "$2" --max-message-rate 0 \
-    --max-message-size $((16 << 20)) --max-connections 100000 --max-connections-per-address 100000 \
-    --ping-interval 0 --no-json-pings --threads 1 --log-level error --no-compression >/dev/null 2>&1 &
+  taskset -c "$SERVER_CPU" "$1" serve --host 127.0.0.1 --port "$2" "${DUPLEX_SERVE_ARGS[@]}" --no-compression \
+    >/dev/null 2>&1 &
   PIDS+=($!)
 }
 
@@ -33,7 +34,7 @@ bench() {  # port output
     -s "$SIZE" -c "$C" -p "$P" -d "$DURATION" --json >"$2" 2>>"$OUT/bench.log" &
 }
 
-rate() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['messages_per_s'])" "$1"; }
+rate() { json_field "$1" messages_per_s; }
 
 : >"$OUT/ratios"
 for round in $(seq 1 "$ROUNDS"); do
